@@ -1,0 +1,3 @@
+"""wholerepo: a whole git repository in one long-context model call."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from wholerepo.cli.app import main
+
+main()

@@ -1,0 +1,10 @@
+"""`wholerepo pack` (being built)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command to the app."""
+    return None

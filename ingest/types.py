@@ -1,0 +1,110 @@
+"""Typed records that cross the packing stages: discover -> filter -> read -> redact -> count -> rank ->
+select -> render. No dict crosses a stage boundary; closed sets are Enums."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Mode(StrEnum):
+    """How much of a file made it into the pack."""
+
+    FULL = "full"
+    SIGNATURES = "signatures"
+    PATH = "path"
+
+
+class SkipReason(StrEnum):
+    """Why a discovered file is not in the pack at all. Every skipped file carries one."""
+
+    BINARY = "binary"
+    LOCK_FILE = "lock-file"
+    VENDORED = "vendored"
+    GENERATED = "generated"
+    MINIFIED = "minified"
+    TOO_LARGE = "too-large"
+    LFS_POINTER = "lfs-pointer"
+    SUBMODULE = "submodule"
+    SYMLINK_OUTSIDE = "symlink-outside-repo"
+    IGNORED = "ignored"  # .wholerepoignore or --exclude
+    NOT_INCLUDED = "not-included"  # --include given and the path matches none of it
+    UNREADABLE = "unreadable"  # vanished, permission denied, a directory where a file was listed
+    OVER_BUDGET = "over-budget"  # not even its path fits the token budget
+
+
+class FileOrigin(StrEnum):
+    TRACKED = "tracked"
+    UNTRACKED = "untracked"
+    SUBMODULE = "submodule"  # a file inside a submodule entered with --recurse-submodules
+    PLAIN = "plain"  # --no-git
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveredFile:
+    """A path git (or the folder walk) says belongs to the tree, before anything is read."""
+
+    path: str  # repository-relative, POSIX separators; may hold spaces, newlines, non-UTF-8 (surrogateescape)
+    origin: FileOrigin
+    blob_sha: str | None = None  # git's blob id when the work-tree file equals the index, else None
+    is_symlink: bool = False
+    is_submodule: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """A file that passed the filters, with its text (decoded, possibly redacted)."""
+
+    path: str
+    text: str
+    size_bytes: int
+    content_sha: str  # git blob id of the bytes as read (cache key for token counts)
+    origin: FileOrigin = FileOrigin.TRACKED
+    invalid_utf8: bool = False  # decoded with replacement characters
+    num_redactions: int = 0
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedFile:
+    path: str
+    reason: SkipReason
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RankedFile:
+    """A source file with its selection score; higher comes first when the budget is short."""
+
+    file: SourceFile
+    score: float
+    reason: str  # why it ranks where it does: "named in query", "changed", "imports changed file", ...
+    query_specific: bool = False  # True when only the question or the diff makes it relevant
+
+
+@dataclass(frozen=True, slots=True)
+class PackedFile:
+    """The outcome for one file: how it entered the pack and what it cost."""
+
+    path: str
+    mode: Mode
+    tokens: int
+    reason: str
+    invalid_utf8: bool = False
+    num_redactions: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PackResult:
+    repo: str
+    commit: str | None
+    tokenizer: str
+    budget: int
+    total_tokens: int  # tokens of `text`, counted on the final text
+    text: str
+    files: tuple[PackedFile, ...]
+    skipped: tuple[SkippedFile, ...]
+    format: str = "xml"
+    num_redactions: int = 0
+    stable_prefix_chars: int = 0  # text[:stable_prefix_chars] does not depend on the query or the diff
+    timings: dict[str, float] = field(default_factory=dict)
