@@ -1,0 +1,411 @@
+"""Check every V4 sparse-attention kernel against kernels/reference.py and time it on one GPU, in one call.
+
+Usage (device machine): python3 bench/kernels.py --out $OUT [--commit SHA] [--quick]
+       (CPU smoke run of the code paths, Triton interpreter): TRITON_INTERPRET=1 python bench/kernels.py --smoke
+Prints a markdown table last (p20/p50/p80 µs, TB/s, TFLOP/s, floor, fraction of floor) and writes
+kernels.md and kernels.csv under --out. Floors use the ceilings measured at the start of the same run:
+a device-to-device copy (bytes read + written) and an 8192³ bf16 matmul.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+if "--smoke" in sys.argv:
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+import triton  # noqa: E402
+
+from wholerepo.kernels import reference as ref  # noqa: E402
+from wholerepo.kernels.compress_kv import compress_kv  # noqa: E402
+from wholerepo.kernels.config import AttentionConfig  # noqa: E402
+from wholerepo.kernels.index_topk import index_topk, index_topk_prefill  # noqa: E402
+from wholerepo.kernels.inputs import DecodeInputs, c128a_indices, make_decode_inputs  # noqa: E402
+from wholerepo.kernels.sparse_attention import AttnTuning, sparse_attention, sparse_attention_prefill  # noqa: E402
+
+SWEEP = [AttnTuning(64, 32, 8, 2, min_tiles=1), AttnTuning(64, 32, 8, 2, target_programs=132, min_tiles=1),
+         AttnTuning(64, 32, 8, 2, min_tiles=8), AttnTuning(64, 32, 8, 3, min_tiles=1), AttnTuning(32, 32, 8, 2),
+         AttnTuning(16, 32, 4, 2)]
+Tunings = dict[bool, AttnTuning | None]  # per cache layout: fp8 rows or not
+
+
+@dataclass
+class Row:
+    op: str
+    variant: str
+    shape: str
+    dtype: str
+    p20: float
+    p50: float
+    p80: float
+    nbytes: float
+    flops: float
+    floor_us: float
+    check: str
+
+    def cells(self) -> list[str]:
+        tbs, tfs = self.nbytes / self.p50 / 1e6, self.flops / self.p50 / 1e6
+        return [self.op, self.variant, self.shape, self.dtype, f"{self.p20:.1f}", f"{self.p50:.1f}", f"{self.p80:.1f}",
+                f"{tbs:.2f}", f"{tfs:.1f}", f"{self.floor_us:.1f}",
+                f"{self.p50 / self.floor_us:.2f}x" if self.floor_us > 0 else "-", self.check]
+
+
+HEAD = ["op", "variant", "shape", "dtype", "p20 µs", "p50 µs", "p80 µs", "TB/s", "TFLOP/s", "floor µs",
+        "p50/floor", "check"]
+
+
+class Bench:
+    def __init__(self, device: str, graphs: bool) -> None:
+        self.device, self.graphs, self.rows = device, graphs, []
+        self.bw, self.flops = 4.2e12, 778e12  # replaced by measure_ceilings on a GPU
+
+    def time(self, fn: Callable[[], object], graph: bool = True) -> tuple[float, float, float]:
+        """(p20, p50, p80) in µs of CUDA-graph replays (as vLLM decodes): plain do_bench of a Triton launch
+        measured the Python launch path (~70 µs), not the GPU, in the first run on the H200."""
+        if self.device != "cuda":
+            start = time.perf_counter()
+            fn()
+            us = (time.perf_counter() - start) * 1e6
+            return us, us, us
+        q = [0.2, 0.5, 0.8]
+        if graph and self.graphs:
+            ms = triton.testing.do_bench_cudagraph(fn, rep=100, quantiles=q)
+        else:
+            ms = triton.testing.do_bench(fn, warmup=25, rep=100, quantiles=q)
+        return tuple(1000 * x for x in ms)
+
+    def measure_ceilings(self) -> None:
+        src = torch.randn(1 << 29, device="cuda")  # 2 GiB: far past the 60 MB L2
+        dst = torch.empty_like(src)
+        _, ms, _ = triton.testing.do_bench(lambda: dst.copy_(src), quantiles=[0.2, 0.5, 0.8])
+        self.bw = 2 * src.numel() * 4 / (ms * 1e-3)
+        a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+        b = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+        _, ms, _ = triton.testing.do_bench(lambda: a @ b, quantiles=[0.2, 0.5, 0.8])
+        self.flops = 2 * 8192**3 / (ms * 1e-3)
+        log(f"ceilings: copy {self.bw / 1e12:.2f} TB/s, bf16 matmul {self.flops / 1e12:.0f} TFLOP/s")
+
+    def add(self, op, variant, shape, dtype, fn, nbytes, flops, check, graph=True) -> Row:
+        p20, p50, p80 = self.time(fn, graph)
+        floor = max(nbytes / self.bw, flops / self.flops) * 1e6
+        row = Row(op, variant, shape, dtype, p20, p50, p80, nbytes, flops, floor, check)
+        self.rows.append(row)
+        log(" | ".join(row.cells()))
+        return row
+
+
+def _tok(n: int) -> str:
+    return f"{n >> 20}M" if n >= 1 << 20 else f"{n >> 10}K" if n >= 1 << 10 else str(n)
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def rel_err(got: torch.Tensor, want: torch.Tensor) -> float:
+    return ((got.float() - want.float()).norm() / want.float().norm()).item()
+
+
+def topk_ok(got: torch.Tensor, scores: torch.Tensor, topk: int) -> str:
+    """Set check with ties: every pick scores within rounding of the k-th best, no repeats, -1 padding."""
+    bad = 0
+    for r in range(got.shape[0]):
+        finite = torch.isfinite(scores[r])
+        k = min(topk, int(finite.sum()))
+        picks = got[r, :k].long()
+        kth = scores[r][finite].topk(k).values[-1] if k else 0.0
+        slack = 1e-3 * scores[r][finite].abs().max() if k else 0.0
+        ok = (got[r, k:] == -1).all() and picks.unique().numel() == k and (scores[r, picks] >= kth - slack).all()
+        bad += 0 if ok else 1
+    return "ok" if bad == 0 else f"FAIL {bad} rows"
+
+
+def to_fp8(cache: torch.Tensor, cfg: AttentionConfig) -> torch.Tensor:
+    """Quantize a [B, N, D] cache to fp8 rows one sequence at a time (bounds fp32 temporaries)."""
+    return torch.stack([ref.quantize_kv_rows(cache[b], cfg) for b in range(cache.shape[0])])
+
+
+def decode_case(bench: Bench, cfg: AttentionConfig, batch: int, context: int, tunings: Tunings) -> None:
+    dev = bench.device
+    inp = make_decode_inputs(cfg, batch, context, device=dev, seed=context + batch)
+    shape = f"{cfg.name} B={batch} ctx={_tok(context)}"
+    n, k, w = inp.comp_kv.shape[1], cfg.index_topk, cfg.window
+    idx = index_topk(inp.index_q, inp.index_w, inp.index_k, inp.positions, k, cfg.ratio)
+    sub = slice(0, min(batch, 4))
+    scores = ref.index_scores(inp.index_q[sub], inp.index_w[sub], inp.index_k[sub], inp.positions[sub], cfg.ratio)
+    check = topk_ok(idx[sub].cpu(), scores.cpu(), k)
+    idx_bytes = batch * (n * cfg.index_dim * 2 + n * 4 * 2)  # keys once; scores written + read once (L2)
+    idx_flops = batch * 2.0 * cfg.index_heads * cfg.index_dim * n
+    bench.add("index_topk", "c4a decode", shape, "bf16", lambda: index_topk(
+        inp.index_q, inp.index_w, inp.index_k, inp.positions, k, cfg.ratio), idx_bytes, idx_flops, check, graph=True)
+    entries = w + k
+    attn_flops = batch * 4.0 * cfg.n_heads * cfg.head_dim * entries
+    fp8_rows = DecodeInputs(**{**{f: getattr(inp, f) for f in inp.__dataclass_fields__},
+                               "window_kv": to_fp8(inp.window_kv, cfg), "comp_kv": to_fp8(inp.comp_kv, cfg)})
+    for label, data, row_bytes in (("bf16", inp, 2 * cfg.head_dim), ("fp8", fp8_rows, cfg.fp8_row_bytes)):
+        tuning = tunings.get(label == "fp8")
+        args = (data.q, data.window_kv, data.comp_kv, idx, data.positions, data.sink, data.inv_freq, cfg)
+        want = ref.sparse_attention(*(a[sub] if i < 5 else a for i, a in enumerate(args[:5])), *args[5:])
+        got = sparse_attention(*args, tuning=tuning)
+        err = rel_err(got[sub], want)
+        nbytes = batch * (entries * row_bytes + 2 * 2 * cfg.n_heads * cfg.head_dim)
+        bench.add("sparse_attention", f"c4a decode {label}", shape, label,
+                  lambda a=args, t=tuning: sparse_attention(*a, tuning=t), nbytes, attn_flops, f"err {err:.1e}")
+
+        def pipeline(d=data, tuning=tuning):
+            sel = index_topk(d.index_q, d.index_w, d.index_k, d.positions, k, cfg.ratio)
+            return sparse_attention(d.q, d.window_kv, d.comp_kv, sel, d.positions, d.sink, d.inv_freq, cfg,
+                                    tuning=tuning)
+
+        bench.add("c4a decode", f"indexer+topk+attn {label}", shape, label, pipeline,
+                  idx_bytes + nbytes, idx_flops + attn_flops, "parts checked", graph=True)
+
+
+def c128a_case(bench: Bench, cfg: AttentionConfig, batch: int, context: int, tunings: Tunings) -> None:
+    c = cfg.with_ratio(128)
+    inp = make_decode_inputs(c, batch, context, device=bench.device, seed=7)
+    idx = c128a_indices(inp, c)
+    entries = c.window + idx.shape[1]
+    sub = slice(0, min(batch, 4))
+    for label, win, comp, row_bytes in (("bf16", inp.window_kv, inp.comp_kv, 2 * c.head_dim),
+                                        ("fp8", to_fp8(inp.window_kv, c), to_fp8(inp.comp_kv, c), c.fp8_row_bytes)):
+        tuning = tunings.get(label == "fp8")
+        args = (inp.q, win, comp, idx, inp.positions, inp.sink, inp.inv_freq, c)
+        want = ref.sparse_attention(*(a[sub] if i < 5 else a for i, a in enumerate(args[:5])), *args[5:])
+        err = rel_err(sparse_attention(*args, tuning=tuning)[sub], want)
+        bench.add("sparse_attention", f"c128a decode {label}", f"{c.name} B={batch} ctx={_tok(context)}", label,
+                  lambda a=args, t=tuning: sparse_attention(*a, tuning=t), batch * entries * row_bytes,
+                  batch * 4.0 * c.n_heads * c.head_dim * entries, f"err {err:.1e}")
+
+
+def anchors(bench: Bench, cfg: AttentionConfig, context: int) -> None:
+    """Plain PyTorch sparse decode (indexer matmul, topk, gather, attention) and dense decode, batch 1, bf16."""
+    inp = make_decode_inputs(cfg, 1, context, device=bench.device, seed=11)
+    k, scale = cfg.index_topk, cfg.softmax_scale
+
+    def torch_sparse():
+        s = (torch.relu(inp.index_q[0] @ inp.index_k[0].T) * inp.index_w[0][:, None].bfloat16()).sum(0)
+        sel = s.topk(k).indices
+        rows = torch.cat([inp.window_kv[0], inp.comp_kv[0, sel]])
+        p = torch.softmax((inp.q[0] @ rows.T).float() * scale, -1).bfloat16()
+        return p @ rows
+
+    n = inp.comp_kv.shape[1]
+    bench.add("anchor", "torch sparse decode", f"{cfg.name} B=1 ctx={_tok(context)}", "bf16", torch_sparse,
+              n * cfg.index_dim * 2 + (cfg.window + k) * 1024, 2.0 * 64 * 128 * n, "-")
+    kv = torch.randn(context, cfg.head_dim, device=bench.device, dtype=torch.bfloat16)
+    q = torch.randn(cfg.n_heads, cfg.head_dim, device=bench.device, dtype=torch.bfloat16)
+    bench.add("anchor", "torch dense decode", f"{cfg.name} B=1 ctx={_tok(context)}", "bf16",
+              lambda: torch.softmax((q @ kv.T).float() * scale, -1).bfloat16() @ kv,
+              context * cfg.head_dim * 2, 4.0 * cfg.n_heads * cfg.head_dim * context, "-")
+
+
+def compressor_case(bench: Bench, cfg: AttentionConfig, tokens: int) -> None:
+    for ratio in (4, 128):
+        c = cfg.with_ratio(ratio)
+        cd = c.overlap * c.head_dim
+        dev = bench.device
+        args = (torch.randn(tokens, cd, device=dev), torch.randn(tokens, cd, device=dev),
+                torch.randn(ratio, cd, device=dev), torch.rand(c.head_dim, device=dev) + 0.5,
+                ref.rope_inv_freq(c).to(dev))
+        want = ref.compress_kv(*args, c)
+        for fp8, label, row in ((False, "bf16", 2 * c.head_dim), (True, "fp8", c.fp8_row_bytes)):
+            err = rel_err(ref.as_fp32_rows(compress_kv(*args, c, fp8=fp8), c), want)
+            nbytes = 2 * tokens * cd * 4 + (tokens // ratio) * row
+            bench.add("compress_kv", f"c{ratio}a -> {label} rows", f"T={_tok(tokens)}", "fp32 in",
+                      lambda f=fp8, a=args, cc=c: compress_kv(*a, cc, fp8=f), nbytes, 0.0, f"err {err:.1e}")
+
+
+def prefill_case(bench: Bench, cfg: AttentionConfig, length: int, tuning: AttnTuning | None) -> None:
+    """One c4a layer over a whole `length`-token chunk: per-query top-k, then sparse attention."""
+    dev, n = bench.device, length // cfg.ratio
+    g = torch.Generator(device=dev).manual_seed(3)
+    iq = torch.randn(length, cfg.index_heads, cfg.index_dim, device=dev, generator=g).bfloat16()
+    iw = torch.randn(length, cfg.index_heads, device=dev, generator=g) * cfg.index_weight_scale
+    keys = torch.randn(n, cfg.index_dim, device=dev, generator=g).bfloat16()
+    kv = torch.randn(length, cfg.head_dim, device=dev, generator=g).bfloat16()
+    comp = torch.randn(n, cfg.head_dim, device=dev, generator=g).bfloat16()
+    q = torch.randn(length, cfg.n_heads, cfg.head_dim, device=dev, generator=g).bfloat16()
+    sink, freq = torch.randn(cfg.n_heads, device=dev), ref.rope_inv_freq(cfg).to(dev)
+    pos = torch.arange(length, device=dev)
+    idx = index_topk_prefill(iq, iw, keys, pos, cfg.index_topk, cfg.ratio)
+    probe = torch.linspace(0, length - 1, 8, device=dev).long()
+    scores = ref.index_scores(iq[probe], iw[probe], keys.expand(8, *keys.shape), pos[probe], cfg.ratio)
+    check = topk_ok(idx[probe].cpu(), scores.cpu(), cfg.index_topk)
+    out = sparse_attention_prefill(q, kv, comp, idx, pos, sink, freq, cfg, tuning=tuning)
+    want = ref.sparse_attention_prefill(q[probe], kv, comp, idx[probe], pos[probe], sink, freq, cfg)
+    check += f", attn err {rel_err(out[probe], want):.1e}"
+    idx_flops = 2.0 * cfg.index_heads * cfg.index_dim * float((pos + 1).div(cfg.ratio, rounding_mode="floor").sum())
+    entries = float(torch.clamp(pos + 1, max=cfg.window).sum() + (idx >= 0).sum())
+    attn_flops = 4.0 * cfg.n_heads * cfg.head_dim * entries
+    shape = f"{cfg.name} chunk={_tok(length)}"
+    bench.add("prefill", "index_topk_prefill", shape, "bf16",
+              lambda: index_topk_prefill(iq, iw, keys, pos, cfg.index_topk, cfg.ratio), 0.0, idx_flops, check)
+    bench.add("prefill", "sparse_attention_prefill", shape, "bf16",
+              lambda: sparse_attention_prefill(q, kv, comp, idx, pos, sink, freq, cfg, tuning=tuning),
+              0.0, attn_flops, "see above")
+    dense_flops = 4.0 * cfg.n_heads * cfg.head_dim * length * (length + 1) / 2
+    dense_floor = dense_flops / bench.flops * 1e6
+    log(f"dense causal attention over {shape}: {dense_flops / 1e12:.0f} TFLOP, floor {dense_floor:.0f} µs")
+    bench.rows.append(Row("prefill", "dense causal floor (not run)", shape, "bf16", dense_floor, dense_floor,
+                          dense_floor, 0.0, dense_flops, dense_floor, "lower bound"))
+
+
+def probe_indexer(bench: Bench, cfg: AttentionConfig, batch: int, context: int) -> None:
+    """Time each launch of index_topk alone (graph replays), and score-kernel variants, to find the slow part."""
+    from wholerepo.kernels import index_topk as it
+
+    inp = make_decode_inputs(cfg, batch, context, device=bench.device, seed=2)
+    n = inp.index_k.shape[1]
+    scores = torch.empty(batch, n, device="cuda")
+    hist = torch.zeros(batch, it.HIST_WORDS, device="cuda", dtype=torch.int32)
+    out = torch.empty(batch, cfg.index_topk, device="cuda", dtype=torch.int32)
+    shape = f"{cfg.name} B={batch} ctx={_tok(context)}"
+    key_bytes = batch * n * cfg.index_dim * 2
+
+    def scores_fn(block_n, tiles, warps, stages, with_hist=False):
+        grid = (batch, triton.cdiv(n, block_n * tiles))
+        return lambda: it._index_scores_kernel[grid](
+            inp.index_q, inp.index_w, inp.index_k, inp.positions, scores, hist, n, inp.index_q.stride(0),
+            inp.index_q.stride(1), inp.index_w.stride(0), inp.index_k.stride(0), inp.index_k.stride(1),
+            scores.stride(0), hist.stride(0), RATIO=4, HI=cfg.index_heads, DI=cfg.index_dim, BLOCK_N=block_n,
+            TILES=tiles, WITH_HIST=with_hist, DOT_F32=False, num_warps=warps, num_stages=stages)
+
+    for block_n, tiles, warps, stages, with_hist in ((64, 16, 4, 4, False), (64, 16, 4, 4, True),
+                                                     (64, 32, 4, 4, True), (64, 16, 8, 4, True)):
+        try:
+            bench.add("probe", f"scores n={block_n} tiles={tiles} w={warps} s={stages} hist={int(with_hist)}",
+                      shape, "bf16", scores_fn(block_n, tiles, warps, stages, with_hist), key_bytes, 0.0, "-")
+        except Exception as exc:  # noqa: BLE001 - a variant that fails to compile is logged and skipped
+            log(f"probe scores {block_n} {tiles} {warps} {stages}: {type(exc).__name__}: {str(exc)[:160]}")
+    hist.zero_()
+    scores_fn(64, 16, 4, 4, True)()
+    pgrid = (batch, triton.cdiv(n, it.PASS_BLOCK))
+    for level in range(1, it.N_DIGITS):
+        bench.add("probe", f"radix pass {level}", shape, "fp32", lambda lv=level: it._radix_pass_kernel[pgrid](
+            scores, inp.positions, hist, cfg.index_topk, n, scores.stride(0), hist.stride(0), LEVEL=lv, RATIO=4,
+            BLOCK=it.PASS_BLOCK, num_warps=8), batch * n * 4, 0.0, "-")
+    bench.add("probe", "radix select", shape, "fp32", lambda: it._radix_select_kernel[pgrid](
+        scores, inp.positions, hist, out, cfg.index_topk, n, scores.stride(0), hist.stride(0), out.stride(0),
+        RATIO=4, BLOCK=it.PASS_BLOCK, OUT_BLOCK=256, num_warps=8), batch * n * 4, 0.0, "-")
+    bench.add("probe", "hist zero", shape, "i32",
+              lambda: torch.zeros(batch, it.HIST_WORDS, device="cuda", dtype=torch.int32), 4.0 * batch, 0.0, "-")
+    bench.add("probe", "torch.topk on scores", shape, "fp32", lambda: scores.topk(cfg.index_topk, dim=1),
+              batch * n * 4, 0.0, "-")
+    bench.add("probe", "index_topk (all launches)", shape, "bf16", lambda: index_topk(
+        inp.index_q, inp.index_w, inp.index_k, inp.positions, cfg.index_topk, cfg.ratio), key_bytes, 0.0, "-")
+
+
+def sweep(bench: Bench, cases: list[tuple[AttentionConfig, int, int]]) -> Tunings:
+    """Time each AttnTuning per cache layout on a few decode shapes; keep the lowest summed p50."""
+    totals: dict[tuple[bool, AttnTuning], float] = {}
+    for cfg, batch, context in cases:
+        inp = make_decode_inputs(cfg, batch, context, device=bench.device, seed=1)
+        idx = index_topk(inp.index_q, inp.index_w, inp.index_k, inp.positions, cfg.index_topk, cfg.ratio)
+        for fp8 in (False, True):
+            win, comp = (to_fp8(inp.window_kv, cfg), to_fp8(inp.comp_kv, cfg)) if fp8 else (inp.window_kv, inp.comp_kv)
+            args = (inp.q, win, comp, idx, inp.positions, inp.sink, inp.inv_freq, cfg)
+            want = ref.sparse_attention(*args)
+            for t in SWEEP:
+                try:
+                    err = rel_err(sparse_attention(*args, tuning=t), want)
+                    _, p50, _ = bench.time(lambda a=args, tt=t: sparse_attention(*a, tuning=tt))  # graph replays
+                except Exception as exc:  # noqa: BLE001 - a block shape that does not compile is skipped, and logged
+                    log(f"sweep {t}: failed ({type(exc).__name__}: {str(exc)[:160]})")
+                    totals[fp8, t] = float("inf")
+                    continue
+                log(f"sweep {cfg.name} B={batch} ctx={_tok(context)} fp8={fp8} {t}: p50 {p50:.1f} µs err {err:.1e}")
+                totals[fp8, t] = totals.get((fp8, t), 0.0) + (p50 if err < 3e-2 else float("inf"))
+    best: Tunings = {}
+    for fp8 in (False, True):
+        mine = {t: v for (f, t), v in totals.items() if f == fp8 and v < float("inf")}
+        best[fp8] = min(mine, key=mine.get) if mine else None
+    log(f"best tuning: bf16 {best[False]}, fp8 {best[True]}")
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", type=Path, default=Path("."))
+    ap.add_argument("--commit", default=os.environ.get("WHOLEREPO_COMMIT", ""))
+    ap.add_argument("--smoke", action="store_true", help="tiny shapes on the CPU interpreter (code paths only)")
+    ap.add_argument("--quick", action="store_true", help="skip 1M batch 32 and the prefill")
+    ap.add_argument("--probe", action="store_true", help="time index_topk's launches one by one first")
+    opts = ap.parse_args()
+    commit = opts.commit or _git_head()
+    if opts.smoke:
+        tiny = AttentionConfig(name="tiny", n_heads=16, index_topk=16, head_dim=128, rope_dim=32, index_heads=16,
+                               index_dim=32, window=16)
+        bench = Bench("cpu", graphs=False)
+        t = AttnTuning(16, 16, 4, 2, 8)
+        decode_case(bench, tiny, 2, 2048, {False: t, True: t})
+        c128a_case(bench, tiny, 2, 4096, {False: t, True: t})
+        compressor_case(bench, tiny, 1024)
+        prefill_case(bench, tiny, 512, t)
+        anchors(bench, tiny, 2048)
+        gpu = "cpu-interpreter"
+    else:
+        bench = Bench("cuda", graphs=True)
+        gpu = torch.cuda.get_device_name()
+        bench.measure_ceilings()
+        flash, pro = AttentionConfig.from_name("flash"), AttentionConfig.from_name("pro")
+        if opts.probe:
+            probe_indexer(bench, flash, 1, 1 << 20)
+            probe_indexer(bench, flash, 32, 1 << 20)
+            write_outputs(bench, opts.out, gpu, commit, stem="probe")
+            bench.rows.clear()
+        tunings = sweep(bench, [(flash, 1, 1 << 20), (pro, 32, 1 << 17), (flash, 32, 1 << 20)])
+        anchors(bench, flash, 1 << 20)
+        for cfg in (flash, pro):
+            for context in (1 << 20, 1 << 17, 1 << 13):  # the targets are at 1M: measure those first
+                for batch in (1, 32):
+                    if not (opts.quick and batch == 32 and context == 1 << 20):
+                        decode_case(bench, cfg, batch, context, tunings)
+                        c128a_case(bench, cfg, batch, context, tunings)
+                        write_outputs(bench, opts.out, gpu, commit, quiet=True)  # partial results survive a timeout
+                    torch.cuda.empty_cache()
+        compressor_case(bench, flash, 1 << 17)
+        if not opts.quick:
+            prefill_case(bench, flash, 1 << 17, tunings[False])
+    write_outputs(bench, opts.out, gpu, commit)
+
+
+def _git_head() -> str:
+    done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
+    return done.stdout.strip() or "uncommitted"
+
+
+def write_outputs(bench: Bench, out: Path, gpu: str, commit: str, *, quiet: bool = False, stem: str = "kernels") -> None:
+    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [f"GPU: {gpu}; date: {date}; commit: {commit}; torch {torch.__version__}, triton {triton.__version__}",
+             f"ceilings measured this run: copy {bench.bw / 1e12:.2f} TB/s, bf16 matmul {bench.flops / 1e12:.0f} "
+             "TFLOP/s; floor = max(bytes/copy, FLOPs/matmul)", "",
+             "| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
+    lines += ["| " + " | ".join(r.cells()) + " |" for r in bench.rows]
+    table = "\n".join(lines) + "\n"
+    (out / f"{stem}.md").write_text(table)
+    with (out / f"{stem}.csv").open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["op", "variant", "shape", "dtype", "p20_us", "p50_us", "p80_us", "bytes", "flops",
+                         "floor_us", "check", "gpu", "commit", "date"])
+        for r in bench.rows:
+            writer.writerow([r.op, r.variant, r.shape, r.dtype, f"{r.p20:.2f}", f"{r.p50:.2f}", f"{r.p80:.2f}",
+                             int(r.nbytes), int(r.flops), f"{r.floor_us:.2f}", r.check, gpu, commit, date])
+    if not quiet:
+        print(table)
+
+
+if __name__ == "__main__":
+    main()

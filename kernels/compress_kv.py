@@ -1,0 +1,138 @@
+"""The KV compressor as one Triton kernel: gated pooling, RMSNorm and RoPE, written in cache layout.
+
+One program builds one entry j: a per-channel softmax over its c·m slots (c4a: A half of tokens
+4j-4..4j-1 and B half of 4j..4j+3, 8 slots; c128a: 128 slots), online in chunks of SLOT_BLOCK so c128a's
+128x512 fp32 slots never sit in registers at once; then RMSNorm over D and GPT-J RoPE at anchor j·m on
+the last rope dims. Channels are handled as even/odd halves so each RoPE pair stays in one lane.
+Output: bf16 rows [N, D], or fp8 rows [N, 584] uint8 (448 e4m3 + 64 bf16 + 7 ue8m0 scales + pad).
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from wholerepo.errors import UsageError
+from wholerepo.kernels._launch import check_last_contiguous, check_power_of_two, check_shape
+from wholerepo.kernels.config import AttentionConfig
+
+
+@triton.jit
+def _ceil_log2(x):
+    """Exact ceil(log2(x)) for positive normal fp32, from the exponent and mantissa bits."""
+    bits = x.to(tl.int32, bitcast=True)
+    exponent = ((bits >> 23) & 0xFF) - 127
+    return exponent + ((bits & 0x7FFFFF) != 0).to(tl.int32)
+
+
+@triton.jit
+def _pool_update(kv_ptr, score_ptr, ape_ptr, tok, valid, col, stride_kt, stride_st, stride_at, m_old, den, a,
+                 M: tl.constexpr):
+    """Online per-channel softmax pooling over one chunk of slots [SLOT_BLOCK, channels]."""
+    g = tl.load(score_ptr + tok[:, None] * stride_st + col, mask=valid[:, None], other=0.0).to(tl.float32)
+    g += tl.load(ape_ptr + (tok % M)[:, None] * stride_at + col).to(tl.float32)
+    g = tl.where(valid[:, None], g, float("-inf"))  # entry 0 has no previous chunk
+    v = tl.load(kv_ptr + tok[:, None] * stride_kt + col, mask=valid[:, None], other=0.0).to(tl.float32)
+    m_new = tl.maximum(m_old, tl.max(g, axis=0))
+    alpha = tl.exp(m_old - m_new)
+    p = tl.exp(g - m_new[None, :])
+    return m_new, den * alpha + tl.sum(p, axis=0), a * alpha + tl.sum(p * v, axis=0)
+
+
+@triton.jit
+def _compress_kv_kernel(
+    kv_ptr, score_ptr, ape_ptr, norm_ptr, freq_ptr, out_ptr, out16_ptr, eps,
+    stride_kt, stride_st, stride_at, stride_o,
+    M: tl.constexpr, C: tl.constexpr, D: tl.constexpr, NOPE: tl.constexpr, ROPE: tl.constexpr,
+    SB: tl.constexpr, NS: tl.constexpr, RB: tl.constexpr, SLOT_BLOCK: tl.constexpr, FP8: tl.constexpr,
+):
+    j = tl.program_id(0)
+    half = tl.arange(0, D // 2)
+    m_e = tl.full([D // 2], float("-inf"), tl.float32)
+    m_o = tl.full([D // 2], float("-inf"), tl.float32)
+    l_e = tl.zeros([D // 2], tl.float32)
+    l_o = tl.zeros([D // 2], tl.float32)
+    a_e = tl.zeros([D // 2], tl.float32)
+    a_o = tl.zeros([D // 2], tl.float32)
+    for s0 in range(0, C * M, SLOT_BLOCK):
+        slot = s0 + tl.arange(0, SLOT_BLOCK)
+        if C == 2:
+            tok = M * j - M + slot  # slots < M: previous chunk's A half; slots >= M: this chunk's B half
+            col0 = tl.where(slot >= M, D, 0)
+        else:
+            tok = M * j + slot
+            col0 = slot * 0
+        valid = tok >= 0
+        tok = tl.where(valid, tok, 0)
+        col = col0[:, None] + 2 * half[None, :]
+        m_e, l_e, a_e = _pool_update(kv_ptr, score_ptr, ape_ptr, tok, valid, col, stride_kt, stride_st,
+                                     stride_at, m_e, l_e, a_e, M)
+        m_o, l_o, a_o = _pool_update(kv_ptr, score_ptr, ape_ptr, tok, valid, col + 1, stride_kt, stride_st,
+                                     stride_at, m_o, l_o, a_o, M)
+    ev = a_e / l_e
+    od = a_o / l_o
+    rstd = 1.0 / tl.sqrt((tl.sum(ev * ev, axis=0) + tl.sum(od * od, axis=0)) / D + eps)
+    ev = ev * rstd * tl.load(norm_ptr + 2 * half).to(tl.float32)
+    od = od * rstd * tl.load(norm_ptr + 2 * half + 1).to(tl.float32)
+    is_rope = half >= NOPE // 2
+    angle = (j * M).to(tl.float32) * tl.load(freq_ptr + (half - NOPE // 2), mask=is_rope, other=0.0)
+    cos, sin = tl.cos(angle), tl.sin(angle)
+    ev, od = ev * cos - od * sin, ev * sin + od * cos
+    row = out_ptr + j.to(tl.int64) * stride_o
+    if FP8:
+        blk = (2 * half) // SB  # scale block of each pair
+        blocks = tl.arange(0, 16)
+        in_blk = (blk[None, :] == blocks[:, None]) & (~is_rope)[None, :]
+        amax = tl.max(tl.where(in_blk, tl.maximum(tl.abs(ev), tl.abs(od))[None, :], 0.0), axis=1)
+        expo = tl.minimum(tl.maximum(_ceil_log2(tl.maximum(amax, 7.888609052210118e-31) / 448.0), -127), 127)
+        pair_expo = tl.sum(tl.where(in_blk, expo[:, None], 0), axis=0)
+        inv_scale = tl.exp2(-pair_expo.to(tl.float32))
+        q_e = tl.minimum(tl.maximum(ev * inv_scale, -448.0), 448.0).to(tl.float8e4nv).to(tl.uint8, bitcast=True)
+        q_o = tl.minimum(tl.maximum(od * inv_scale, -448.0), 448.0).to(tl.float8e4nv).to(tl.uint8, bitcast=True)
+        nope = ~is_rope
+        tl.store(row + 2 * half, q_e, mask=nope)
+        tl.store(row + 2 * half + 1, q_o, mask=nope)
+        row16 = out16_ptr + j.to(tl.int64) * (stride_o // 2) + NOPE // 2 - NOPE
+        tl.store(row16 + 2 * half, ev.to(tl.bfloat16), mask=is_rope)
+        tl.store(row16 + 2 * half + 1, od.to(tl.bfloat16), mask=is_rope)
+        tail = NOPE + 2 * ROPE + blocks
+        tl.store(row + tail, tl.where(blocks < NS, expo + 127, 0).to(tl.uint8), mask=tail < RB)
+    else:
+        tl.store(row + 2 * half, ev.to(out_ptr.dtype.element_ty))
+        tl.store(row + 2 * half + 1, od.to(out_ptr.dtype.element_ty))
+
+
+def compress_kv(
+    kv: torch.Tensor, score: torch.Tensor, ape: torch.Tensor, norm_weight: torch.Tensor,
+    inv_freq: torch.Tensor, cfg: AttentionConfig, *, fp8: bool = False, out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """[T//m] entries from kv/score [T, c·D]: bf16 [N, D] rows, or fp8 cache rows [N, 584] uint8."""
+    m, c, d = cfg.ratio, cfg.overlap, cfg.head_dim
+    tokens = kv.shape[0]
+    for name, t in (("kv", kv), ("score", score)):
+        check_shape(name, t, (tokens, c * d))
+        check_last_contiguous(name, t)
+    check_shape("ape", ape, (m, c * d))
+    check_shape("norm_weight", norm_weight, (d,))
+    check_shape("inv_freq", inv_freq, (cfg.rope_dim // 2,))
+    check_power_of_two("head_dim", d)
+    if fp8 and cfg.n_scales > 16:
+        raise UsageError(f"{cfg.n_scales} scale blocks per row; the fp8 writer handles at most 16")
+    n = tokens // m
+    shape, dtype = ((n, cfg.fp8_row_bytes), torch.uint8) if fp8 else ((n, d), torch.bfloat16)
+    if out is None:
+        out = torch.empty(shape, device=kv.device, dtype=dtype)
+    elif tuple(out.shape) != shape or out.dtype != dtype or not out.is_contiguous():
+        raise UsageError(f"out must be a contiguous {dtype} tensor of shape {shape}")
+    out16 = out.view(torch.bfloat16) if fp8 else out
+    if n == 0:
+        return out
+    slot_block = min(c * m, 16)  # c128a: 8 chunks of 16 slots x 512 channels fp32 in flight
+    _compress_kv_kernel[(n,)](
+        kv, score, ape, norm_weight, inv_freq, out, out16, cfg.rms_eps,
+        kv.stride(0), score.stride(0), ape.stride(0), out.stride(0),
+        M=m, C=c, D=d, NOPE=cfg.nope_dim, ROPE=cfg.rope_dim, SB=cfg.scale_block, NS=cfg.n_scales,
+        RB=cfg.fp8_row_bytes, SLOT_BLOCK=slot_block, FP8=fp8, num_warps=4,
+    )
+    return out

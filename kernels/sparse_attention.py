@@ -1,0 +1,253 @@
+"""Sparse MQA attention with sink over window ∪ selected compressed entries, in Triton (decode and prefill).
+
+One program takes BLOCK_H heads of one query and a split of its entries: every 512-d entry tile is read
+once for all BLOCK_H heads (MQA: K = V = the entry), QK and PV on the tensor cores, online softmax in
+base 2. A combine program per (query, head) merges the splits, adds exp(sink) to the denominator only
+(once, after all splits: research §2.5) and applies the inverse RoPE at the query position.
+Caches are bf16 rows [.., D] or fp8 rows [.., 584] uint8 (448 e4m3 + 64 bf16 + 7 ue8m0 scales, §4.1),
+dequantized to bf16 in registers. Prefill is the same kernel: every query is a row whose window reads the
+sequence's kv by position, and the compressed cache is shared (batch stride 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import triton
+import triton.language as tl
+
+from wholerepo.errors import UsageError
+from wholerepo.kernels._launch import check_dtype, check_last_contiguous, check_power_of_two, interpreted
+from wholerepo.kernels.config import AttentionConfig
+
+LOG2E = 1.4426950408889634
+NO_WRAP = 1 << 62  # prefill windows index kv by position, no ring
+
+
+@dataclass(frozen=True, slots=True)
+class AttnTuning:
+    """Block shapes; bench/kernels.py sweeps these on the H200 (README records what won)."""
+
+    block_h: int = 32
+    block_e: int = 32
+    num_warps: int = 8
+    num_stages: int = 2
+    target_programs: int = 264  # 2 per SM on 132 SMs before splitting a query's entries further
+    min_tiles: int = 4  # per split: each split writes a [block_h, D] fp32 partial, so keep splits long
+
+
+# Defaults per cache layout: fastest in the H200 sweep (bench/kernels.py) for both layouts, although
+# BLOCK_H=64 spills 500-1200 B per thread (ptxas, offline): it is the only shape that gets wgmma.
+DEFAULT_TUNING = {False: AttnTuning(64, 32, 8, 2, min_tiles=1), True: AttnTuning(64, 32, 8, 2, min_tiles=1)}
+ACC_BYTES = 1 << 30  # prefill: launch rows in chunks so the fp32 split partials stay under 1 GiB
+
+
+@triton.jit
+def _load_tile(ptr, ptr16, rows, stride_r, valid, offs_d, FP8: tl.constexpr, NOPE: tl.constexpr,
+               ROPE: tl.constexpr, SB: tl.constexpr, D: tl.constexpr, BLOCK_E: tl.constexpr):
+    """[BLOCK_E, D] bf16 tile of cache rows; fp8 rows are dequantized (scale = 2^(byte-127) per SB dims)."""
+    base = rows * stride_r
+    if FP8:
+        # [BLOCK_E, D/ROPE, ROPE] view: chunk c holds dims c·ROPE..; one scale per (row, chunk), so the
+        # scale tile is [BLOCK_E, D/ROPE] instead of a per-element gather (which spilled registers)
+        nc: tl.constexpr = D // ROPE
+        offs_c = tl.arange(0, nc)
+        offs_w = tl.arange(0, ROPE)
+        is_nope = offs_c * ROPE < NOPE
+        row3 = base[:, None, None]
+        m8 = valid[:, None, None] & is_nope[None, :, None]
+        x8 = tl.load(ptr + row3 + (offs_c[:, None] * ROPE + offs_w[None, :])[None], mask=m8, other=0)
+        sc = tl.load(ptr + base[:, None] + (NOPE + 2 * ROPE) + (offs_c * ROPE // SB)[None, :],
+                     mask=valid[:, None] & is_nope[None, :], other=0)
+        scale = tl.exp2(sc.to(tl.float32) - 127.0)
+        xn = x8.to(tl.float8e4nv, bitcast=True).to(tl.float32) * scale[:, :, None]
+        mr = valid[:, None, None] & (~is_nope)[None, :, None]
+        rope_off = (offs_c[:, None] * ROPE + offs_w[None, :] - NOPE)[None]
+        xr = tl.load(ptr16 + (base // 2)[:, None, None] + (NOPE // 2) + rope_off, mask=mr, other=0.0)
+        x = tl.reshape((xn + xr.to(tl.float32)).to(tl.bfloat16), [BLOCK_E, D])  # masks disjoint: one term is 0
+    else:
+        x = tl.load(ptr + base[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
+    return x
+
+
+@triton.jit
+def _sparse_attn_kernel(
+    q_ptr, win_ptr, win16_ptr, comp_ptr, comp16_ptr, ind_ptr, pos_ptr, acc_ptr, ml_ptr,
+    H, K, split_len, win_mod, scale_log2,
+    stride_qb, stride_qh, stride_wb, stride_wr, stride_cb, stride_cr, stride_ib,
+    stride_ab, stride_ah, stride_as, stride_mb, stride_mh, stride_ms,
+    WIN: tl.constexpr, D: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_E: tl.constexpr,
+    FP8: tl.constexpr, NOPE: tl.constexpr, ROPE: tl.constexpr, SB: tl.constexpr, DOT_F32: tl.constexpr,
+):
+    n_hb = H // BLOCK_H
+    b = (tl.program_id(0) // n_hb).to(tl.int64)  # b·stride passes 2^31 at batch 32 x 262,144 entries
+    h0 = (tl.program_id(0) % n_hb) * BLOCK_H
+    split = tl.program_id(1)
+    pos = tl.load(pos_ptr + b)
+    offs_h = h0 + tl.arange(0, BLOCK_H)
+    offs_d = tl.arange(0, D)
+    q = tl.load(q_ptr + b * stride_qb + offs_h[:, None] * stride_qh + offs_d[None, :])
+    if DOT_F32:
+        q = q.to(tl.float32)
+    win_b, win16_b = win_ptr + b * stride_wb, win16_ptr + b * (stride_wb // 2)
+    comp_b, comp16_b = comp_ptr + b * stride_cb, comp16_ptr + b * (stride_cb // 2)
+    m_i = tl.full([BLOCK_H], float("-inf"), tl.float32)
+    l_i = tl.zeros([BLOCK_H], tl.float32)
+    acc = tl.zeros([BLOCK_H, D], tl.float32)
+    lo = split * split_len
+    hi = tl.minimum(lo + split_len, WIN + K)
+    for e0 in range(lo, hi, BLOCK_E):
+        offs_e = e0 + tl.arange(0, BLOCK_E)
+        in_range = offs_e < hi
+        if e0 < WIN:
+            p = pos - WIN + 1 + offs_e
+            valid = in_range & (p >= 0)
+            rows = tl.where(valid, p % win_mod, 0).to(tl.int64)  # both branches must yield one type
+            kv = _load_tile(win_b, win16_b, rows, stride_wr, valid, offs_d, FP8, NOPE, ROPE, SB, D, BLOCK_E)
+        else:
+            idx = tl.load(ind_ptr + b * stride_ib + offs_e - WIN, mask=in_range, other=-1)
+            valid = idx >= 0
+            rows = tl.where(valid, idx, 0).to(tl.int64)
+            kv = _load_tile(comp_b, comp16_b, rows, stride_cr, valid, offs_d, FP8, NOPE, ROPE, SB, D, BLOCK_E)
+        if DOT_F32:
+            kv = kv.to(tl.float32)
+        s = tl.dot(q, tl.trans(kv)) * scale_log2
+        s = tl.where(valid[None, :], s, float("-inf"))
+        m_new = tl.maximum(m_i, tl.max(s, axis=1))
+        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)  # all masked so far: keep exp2 finite
+        alpha = tl.exp2(m_i - m_safe)
+        p_ = tl.exp2(s - m_safe[:, None])
+        l_i = l_i * alpha + tl.sum(p_, axis=1)
+        acc = acc * alpha[:, None] + tl.dot(p_.to(kv.dtype), kv)
+        m_i = m_new
+    tl.store(acc_ptr + b * stride_ab + offs_h[:, None] * stride_ah + split * stride_as + offs_d[None, :], acc)
+    ml = ml_ptr + b * stride_mb + offs_h * stride_mh + split * stride_ms
+    tl.store(ml, m_i)
+    tl.store(ml + 1, l_i)
+
+
+@triton.jit
+def _combine_kernel(
+    acc_ptr, ml_ptr, sink_ptr, pos_ptr, freq_ptr, out_ptr, n_splits,
+    stride_ab, stride_ah, stride_as, stride_mb, stride_mh, stride_ms, stride_ob, stride_oh,
+    D: tl.constexpr, NOPE: tl.constexpr, SC: tl.constexpr,
+):
+    """out = Σ_s 2^(m_s-M)·acc_s / (Σ_s 2^(m_s-M)·l_s + 2^(sink·log2e - M)), then RoPE(-pos) on pairs.
+
+    Splits are read SC at a time: holding all of them ([splits, D] fp32) spilled at c128a's 260 splits.
+    """
+    b = tl.program_id(0).to(tl.int64)
+    h = tl.program_id(1)
+    mls = ml_ptr + b * stride_mb + h * stride_mh
+    sink2 = tl.load(sink_ptr + h).to(tl.float32) * 1.4426950408889634
+    top = sink2
+    for s0 in range(0, n_splits, SC):
+        offs_s = s0 + tl.arange(0, SC)
+        top = tl.maximum(top, tl.max(tl.load(mls + offs_s * stride_ms, mask=offs_s < n_splits, other=float("-inf")), axis=0))
+    half = tl.arange(0, D // 2)
+    den = tl.exp2(sink2 - top)
+    even = tl.zeros([D // 2], tl.float32)
+    odd = tl.zeros([D // 2], tl.float32)
+    for s0 in range(0, n_splits, SC):
+        offs_s = s0 + tl.arange(0, SC)
+        live = offs_s < n_splits
+        m = tl.load(mls + offs_s * stride_ms, mask=live, other=float("-inf"))
+        w = tl.where(m == float("-inf"), 0.0, tl.exp2(m - top))
+        den += tl.sum(w * tl.load(mls + offs_s * stride_ms + 1, mask=live, other=0.0), axis=0)
+        a = acc_ptr + b * stride_ab + h * stride_ah + offs_s[:, None] * stride_as + 2 * half[None, :]
+        even += tl.sum(tl.load(a, mask=live[:, None], other=0.0) * w[:, None], axis=0)
+        odd += tl.sum(tl.load(a + 1, mask=live[:, None], other=0.0) * w[:, None], axis=0)
+    even = even / den
+    odd = odd / den
+    is_rope = half >= NOPE // 2
+    freq = tl.load(freq_ptr + (half - NOPE // 2), mask=is_rope, other=0.0)
+    angle = tl.load(pos_ptr + b).to(tl.float32) * freq
+    cos, sin = tl.cos(angle), tl.sin(angle)
+    o = out_ptr + b * stride_ob + h * stride_oh
+    tl.store(o + 2 * half, (even * cos + odd * sin).to(out_ptr.dtype.element_ty))
+    tl.store(o + 2 * half + 1, (odd * cos - even * sin).to(out_ptr.dtype.element_ty))
+
+
+def _cache_args(cache: torch.Tensor, cfg: AttentionConfig, shared: bool) -> tuple:
+    """(ptr, bf16 view, batch stride, row stride, is_fp8) of a bf16 [.., D] or fp8 [.., row_bytes] cache."""
+    check_last_contiguous("cache", cache)
+    fp8 = cache.dtype == torch.uint8
+    width = cfg.fp8_row_bytes if fp8 else cfg.head_dim
+    if cache.shape[-1] != width:
+        raise UsageError(f"cache rows have {cache.shape[-1]} elements, expected {width}: check the cache layout")
+    view16 = cache.view(torch.bfloat16) if fp8 else cache
+    return cache, view16, 0 if shared else cache.stride(0), cache.stride(-2), fp8
+
+
+def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, win_mod, shared, tuning, out):
+    rows, heads, dim = q.shape
+    check_dtype("q", q, (torch.bfloat16, torch.float32))
+    check_dtype("indices", indices, (torch.int32,))
+    check_last_contiguous("q", q)
+    check_power_of_two("head_dim", dim)
+    wargs, cargs = _cache_args(win, cfg, shared), _cache_args(comp, cfg, shared)
+    if wargs[4] != cargs[4]:
+        raise UsageError("window and compressed caches must share one layout (both bf16 or both fp8 rows)")
+    t = tuning or DEFAULT_TUNING[wargs[4]]
+    block_h = min(t.block_h, heads)
+    if heads % block_h or window % t.block_e:
+        raise UsageError(f"heads {heads} / window {window} must be multiples of block_h {block_h} / block_e {t.block_e}")
+    entries = window + indices.shape[1]
+    tiles = triton.cdiv(entries, t.block_e)
+    splits = max(1, min(triton.cdiv(tiles, t.min_tiles), triton.cdiv(t.target_programs, rows * (heads // block_h))))
+    split_len = triton.cdiv(tiles, splits) * t.block_e
+    splits = triton.cdiv(entries, split_len)
+    if out is None:
+        out = torch.empty_like(q)
+    elif out.shape != q.shape or out.dtype != q.dtype or not out.is_contiguous():
+        raise UsageError("out must be a contiguous tensor shaped and typed like q")
+    step = max(1, ACC_BYTES // (heads * splits * dim * 4))
+    for lo in range(0, rows, step):
+        hi = min(lo + step, rows)
+        n = hi - lo
+        acc = torch.empty(n, heads, splits, dim, device=q.device, dtype=torch.float32)
+        ml = torch.empty(n, heads, splits, 2, device=q.device, dtype=torch.float32)
+        wbase = wargs if shared else (win[lo:hi], *_cache_args(win[lo:hi], cfg, False)[1:])
+        cbase = cargs if shared else (comp[lo:hi], *_cache_args(comp[lo:hi], cfg, False)[1:])
+        _sparse_attn_kernel[(n * (heads // block_h), splits)](
+            q[lo:hi], wbase[0], wbase[1], cbase[0], cbase[1], indices[lo:hi], positions[lo:hi], acc, ml,
+            heads, indices.shape[1], split_len, win_mod, cfg.softmax_scale * LOG2E,
+            q.stride(0), q.stride(1), wargs[2], wargs[3], cargs[2], cargs[3], indices.stride(0),
+            acc.stride(0), acc.stride(1), acc.stride(2), ml.stride(0), ml.stride(1), ml.stride(2),
+            WIN=window, D=dim, BLOCK_H=block_h, BLOCK_E=t.block_e, FP8=wargs[4], NOPE=cfg.nope_dim,
+            ROPE=cfg.rope_dim, SB=cfg.scale_block, DOT_F32=interpreted(q),
+            num_warps=t.num_warps, num_stages=t.num_stages,
+        )
+        _combine_kernel[(n, heads)](
+            acc, ml, sink, positions[lo:hi], inv_freq, out[lo:hi], splits,
+            acc.stride(0), acc.stride(1), acc.stride(2), ml.stride(0), ml.stride(1), ml.stride(2),
+            out.stride(0), out.stride(1), D=dim, NOPE=cfg.nope_dim, SC=8,
+            num_warps=4,
+        )
+    return out
+
+
+def sparse_attention(
+    q: torch.Tensor, window_kv: torch.Tensor, comp_kv: torch.Tensor, indices: torch.Tensor,
+    positions: torch.Tensor, sink: torch.Tensor, inv_freq: torch.Tensor, cfg: AttentionConfig,
+    *, tuning: AttnTuning | None = None, out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Decode: q [B,H,D]; window_kv [B,W,·] ring (slot p % W); comp_kv [B,N,·]; indices [B,K]; -> [B,H,D]."""
+    return _launch(q, window_kv, comp_kv, indices, positions, sink, inv_freq, cfg,
+                   window=window_kv.shape[1], win_mod=window_kv.shape[1], shared=False, tuning=tuning, out=out)
+
+
+def sparse_attention_prefill(
+    q: torch.Tensor, kv: torch.Tensor, comp_kv: torch.Tensor, indices: torch.Tensor,
+    positions: torch.Tensor, sink: torch.Tensor, inv_freq: torch.Tensor, cfg: AttentionConfig,
+    *, tuning: AttnTuning | None = None, out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Prefill of one sequence: q [T,H,D] at `positions`; kv [L,·] by position; comp_kv [N,·]; -> [T,H,D]."""
+    return _launch(q, kv, comp_kv, indices, positions, sink, inv_freq, cfg,
+                   window=cfg.window, win_mod=NO_WRAP, shared=True, tuning=tuning, out=out)
+
+
+def attention_flops(heads: int, dim: int, entries: int) -> float:
+    """QK (2HD) + PV (2HD) per attended entry, V = K over all dims (research §5)."""
+    return 4.0 * heads * dim * entries

@@ -1,0 +1,84 @@
+"""Sparse attention with sink (decode and prefill, bf16 and fp8 rows) against the fp32 reference."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from wholerepo.kernels import reference as ref
+from wholerepo.kernels import sparse_attention as kern
+from wholerepo.kernels.config import AttentionConfig
+from wholerepo.kernels.inputs import c128a_indices, make_decode_inputs
+
+# fp8 rows dequantize exactly into bf16 (3 mantissa bits fit in 7), so the cache layout adds no error:
+# the tolerance depends on the query/compute dtype only.
+TOL = {torch.float32: 1e-4, torch.bfloat16: 2e-2}
+SMALL = kern.AttnTuning(block_h=16, block_e=16, num_warps=4, target_programs=8)
+
+
+def _indices(inp, cfg):
+    if cfg.ratio == 128:
+        return c128a_indices(inp, cfg)
+    return ref.index_topk(inp.index_q, inp.index_w, inp.index_k, inp.positions, cfg.index_topk, cfg.ratio)
+
+
+@pytest.mark.parametrize("fp8", [False, True])
+@pytest.mark.parametrize(("ratio", "batch", "context"), [(4, 1, 1), (4, 3, 90), (4, 2, 1029), (128, 2, 3000)])
+def test_decode_matches_reference(tiny, device, small_dtype, fp8, ratio, batch, context, assert_rel_close):
+    cfg = tiny(ratio)
+    inp = make_decode_inputs(cfg, batch, context, device=device, dtype=small_dtype, fp8=fp8, seed=context,
+                             ragged=True)
+    idx = _indices(inp, cfg)
+    want = ref.sparse_attention(inp.q, inp.window_kv, inp.comp_kv, idx, inp.positions, inp.sink, inp.inv_freq, cfg)
+    poisoned = torch.full_like(inp.q, float("nan"))  # every element must be overwritten (checked: finite)
+    got = kern.sparse_attention(inp.q, inp.window_kv, inp.comp_kv, idx, inp.positions, inp.sink, inp.inv_freq, cfg,
+                                tuning=SMALL, out=poisoned)
+    assert got.data_ptr() == poisoned.data_ptr() and got.dtype == small_dtype
+    assert_rel_close(got, want, TOL[small_dtype])
+
+
+def test_split_count_does_not_change_the_result(tiny, device, small_dtype, assert_rel_close):
+    """One split vs many: the sink must enter the denominator once, after the splits merge."""
+    cfg = tiny()
+    inp = make_decode_inputs(cfg, 2, 500, device=device, dtype=small_dtype, seed=8)
+    idx = _indices(inp, cfg)
+    args = (inp.q, inp.window_kv, inp.comp_kv, idx, inp.positions, inp.sink, inp.inv_freq, cfg)
+    one = kern.sparse_attention(*args, tuning=kern.AttnTuning(block_h=16, block_e=16, target_programs=1))
+    many = kern.sparse_attention(*args, tuning=kern.AttnTuning(block_h=16, block_e=16, target_programs=64))
+    assert_rel_close(many, one, TOL[small_dtype])
+
+
+@pytest.mark.parametrize("fp8", [False, True])
+def test_prefill_matches_reference(tiny, device, small_dtype, fp8, assert_rel_close):
+    cfg = tiny()
+    length, t = 230, 24
+    kv = torch.randn(length, cfg.head_dim, device=device)
+    comp = torch.randn(length // 4, cfg.head_dim, device=device)
+    kv, comp = (ref.quantize_kv_rows(kv, cfg), ref.quantize_kv_rows(comp, cfg)) if fp8 else (
+        kv.to(small_dtype), comp.to(small_dtype))
+    positions = torch.randint(0, length, (t,), device=device)
+    positions[0] = 2  # a query whose window starts before position 0 and sees no entry
+    keys = torch.randn(length // 4, cfg.index_dim, device=device).to(small_dtype)
+    iq = torch.randn(t, cfg.index_heads, cfg.index_dim, device=device).to(small_dtype)
+    idx = ref.index_topk_prefill(iq, torch.randn(t, cfg.index_heads, device=device), keys, positions,
+                                 cfg.index_topk, cfg.ratio)
+    q = torch.randn(t, cfg.n_heads, cfg.head_dim, device=device).to(small_dtype)
+    sink, freq = torch.randn(cfg.n_heads, device=device), ref.rope_inv_freq(cfg).to(device)
+    want = ref.sparse_attention_prefill(q, kv, comp, idx, positions, sink, freq, cfg)
+    got = kern.sparse_attention_prefill(q, kv, comp, idx, positions, sink, freq, cfg, tuning=SMALL,
+                                        out=torch.full_like(q, float("nan")))
+    assert_rel_close(got, want, TOL[small_dtype])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("fp8", [False, True])
+@pytest.mark.parametrize(("name", "ratio", "batch", "context"),
+                         [("flash", 4, 1, 1 << 20), ("pro", 4, 4, 131072 + 300), ("flash", 128, 2, 1 << 20),
+                          ("pro", 128, 3, 70000)])
+def test_decode_real_shapes(name, ratio, batch, context, fp8, assert_rel_close):
+    cfg = AttentionConfig.from_name(name, ratio=ratio)
+    inp = make_decode_inputs(cfg, batch, context, device="cuda", fp8=fp8, seed=batch, ragged=True)
+    idx = _indices(inp, cfg)
+    args = (inp.q, inp.window_kv, inp.comp_kv, idx, inp.positions, inp.sink, inp.inv_freq, cfg)
+    got = kern.sparse_attention(*args)
+    assert_rel_close(got, ref.sparse_attention(*args), TOL[torch.bfloat16])
