@@ -32,12 +32,15 @@ from wholerepo.kernels.compress_kv import compress_kv  # noqa: E402
 from wholerepo.kernels.config import AttentionConfig  # noqa: E402
 from wholerepo.kernels.index_topk import index_topk, index_topk_prefill  # noqa: E402
 from wholerepo.kernels.inputs import DecodeInputs, c128a_indices, make_decode_inputs  # noqa: E402
-from wholerepo.kernels.sparse_attention import AttnTuning, sparse_attention, sparse_attention_prefill  # noqa: E402
+from wholerepo.kernels.sparse_attention import (  # noqa: E402
+    BUSY_HEAD_ROWS,
+    GPU_CANDIDATES,
+    AttnTuning,
+    sparse_attention,
+    sparse_attention_prefill,
+)
 
-SWEEP = [AttnTuning(64, 32, 8, 2, min_tiles=1), AttnTuning(64, 32, 8, 2, target_programs=132, min_tiles=1),
-         AttnTuning(64, 32, 8, 2, min_tiles=8), AttnTuning(64, 32, 8, 3, min_tiles=1), AttnTuning(32, 32, 8, 2),
-         AttnTuning(16, 32, 4, 2)]
-Tunings = dict[bool, AttnTuning | None]  # per cache layout: fp8 rows or not
+Tunings = dict[tuple[bool, bool], AttnTuning | None]  # per (fp8 rows, busy launch); absent: library default
 
 
 @dataclass
@@ -154,7 +157,7 @@ def decode_case(bench: Bench, cfg: AttentionConfig, batch: int, context: int, tu
     fp8_rows = DecodeInputs(**{**{f: getattr(inp, f) for f in inp.__dataclass_fields__},
                                "window_kv": to_fp8(inp.window_kv, cfg), "comp_kv": to_fp8(inp.comp_kv, cfg)})
     for label, data, row_bytes in (("bf16", inp, 2 * cfg.head_dim), ("fp8", fp8_rows, cfg.fp8_row_bytes)):
-        tuning = tunings.get(label == "fp8")
+        tuning = tunings.get((label == "fp8", batch * cfg.n_heads >= BUSY_HEAD_ROWS))
         args = (data.q, data.window_kv, data.comp_kv, idx, data.positions, data.sink, data.inv_freq, cfg)
         want = ref.sparse_attention(*(a[sub] if i < 5 else a for i, a in enumerate(args[:5])), *args[5:])
         got = sparse_attention(*args, tuning=tuning)
@@ -180,7 +183,7 @@ def c128a_case(bench: Bench, cfg: AttentionConfig, batch: int, context: int, tun
     sub = slice(0, min(batch, 4))
     for label, win, comp, row_bytes in (("bf16", inp.window_kv, inp.comp_kv, 2 * c.head_dim),
                                         ("fp8", to_fp8(inp.window_kv, c), to_fp8(inp.comp_kv, c), c.fp8_row_bytes)):
-        tuning = tunings.get(label == "fp8")
+        tuning = tunings.get((label == "fp8", batch * c.n_heads >= BUSY_HEAD_ROWS))
         args = (inp.q, win, comp, idx, inp.positions, inp.sink, inp.inv_freq, c)
         want = ref.sparse_attention(*(a[sub] if i < 5 else a for i, a in enumerate(args[:5])), *args[5:])
         err = rel_err(sparse_attention(*args, tuning=tuning)[sub], want)
@@ -263,75 +266,90 @@ def prefill_case(bench: Bench, cfg: AttentionConfig, length: int, tuning: AttnTu
 
 
 def probe_indexer(bench: Bench, cfg: AttentionConfig, batch: int, context: int) -> None:
-    """Time each launch of index_topk alone (graph replays), and score-kernel variants, to find the slow part."""
+    """Time each launch of index_topk alone (graph replays), and the two select paths end to end."""
     from wholerepo.kernels import index_topk as it
+    from wholerepo.kernels import radix_select as rs
 
     inp = make_decode_inputs(cfg, batch, context, device=bench.device, seed=2)
-    n = inp.index_k.shape[1]
+    n, k = inp.index_k.shape[1], cfg.index_topk
     scores = torch.empty(batch, n, device="cuda")
-    hist = torch.zeros(batch, it.HIST_WORDS, device="cuda", dtype=torch.int32)
-    out = torch.empty(batch, cfg.index_topk, device="cuda", dtype=torch.int32)
+    hist = torch.zeros(batch, rs.HIST_WORDS, device="cuda", dtype=torch.int32)
+    out = torch.empty(batch, k, device="cuda", dtype=torch.int32)
     shape = f"{cfg.name} B={batch} ctx={_tok(context)}"
-    key_bytes = batch * n * cfg.index_dim * 2
+    key_bytes, score_bytes = batch * n * cfg.index_dim * 2, batch * n * 4
+    grid = (batch, triton.cdiv(n, it.SCORE_TILE * it.SCORE_TILES))
+    pgrid = (batch, triton.cdiv(n, rs.PASS_BLOCK))
 
-    def scores_fn(block_n, tiles, warps, stages, with_hist=False):
-        grid = (batch, triton.cdiv(n, block_n * tiles))
-        return lambda: it._index_scores_kernel[grid](
+    def scores_fn():
+        it._index_scores_kernel[grid](
             inp.index_q, inp.index_w, inp.index_k, inp.positions, scores, hist, n, inp.index_q.stride(0),
             inp.index_q.stride(1), inp.index_w.stride(0), inp.index_k.stride(0), inp.index_k.stride(1),
-            scores.stride(0), hist.stride(0), RATIO=4, HI=cfg.index_heads, DI=cfg.index_dim, BLOCK_N=block_n,
-            TILES=tiles, WITH_HIST=with_hist, DOT_F32=False, num_warps=warps, num_stages=stages)
+            scores.stride(0), hist.stride(0), RATIO=4, HI=cfg.index_heads, DI=cfg.index_dim,
+            BLOCK_N=it.SCORE_TILE, TILES=it.SCORE_TILES, WITH_HIST=True, DOT_F32=False, num_warps=4, num_stages=4)
 
-    for block_n, tiles, warps, stages, with_hist in ((64, 16, 4, 4, False), (64, 16, 4, 4, True),
-                                                     (64, 32, 4, 4, True), (64, 16, 8, 4, True)):
-        try:
-            bench.add("probe", f"scores n={block_n} tiles={tiles} w={warps} s={stages} hist={int(with_hist)}",
-                      shape, "bf16", scores_fn(block_n, tiles, warps, stages, with_hist), key_bytes, 0.0, "-")
-        except Exception as exc:  # noqa: BLE001 - a variant that fails to compile is logged and skipped
-            log(f"probe scores {block_n} {tiles} {warps} {stages}: {type(exc).__name__}: {str(exc)[:160]}")
+    def pass_fn(level):
+        return lambda: rs._radix_pass_kernel[pgrid](scores, inp.positions, hist, k, n, scores.stride(0),
+                                                    hist.stride(0), LEVEL=level, RATIO=4, BLOCK=rs.PASS_BLOCK,
+                                                    num_warps=8)
+
+    def compact_fn():
+        hist[:, rs.N_STATE + 2 * (rs.N_DIGITS + 1):].zero_()  # counters and `done` start at 0 each replay
+        rs.compact_and_finish(scores, inp.positions, hist, out, k, 4)
+
+    bench.add("probe", "scores + digit-0 histogram", shape, "bf16", scores_fn, key_bytes, 0.0, "-")
     hist.zero_()
-    scores_fn(64, 16, 4, 4, True)()
-    pgrid = (batch, triton.cdiv(n, it.PASS_BLOCK))
-    for level in range(1, it.N_DIGITS):
-        bench.add("probe", f"radix pass {level}", shape, "fp32", lambda lv=level: it._radix_pass_kernel[pgrid](
-            scores, inp.positions, hist, cfg.index_topk, n, scores.stride(0), hist.stride(0), LEVEL=lv, RATIO=4,
-            BLOCK=it.PASS_BLOCK, num_warps=8), batch * n * 4, 0.0, "-")
-    bench.add("probe", "radix select", shape, "fp32", lambda: it._radix_select_kernel[pgrid](
-        scores, inp.positions, hist, out, cfg.index_topk, n, scores.stride(0), hist.stride(0), out.stride(0),
-        RATIO=4, BLOCK=it.PASS_BLOCK, OUT_BLOCK=256, num_warps=8), batch * n * 4, 0.0, "-")
+    scores_fn()
+    bench.add("probe", "radix pass 1 (digit 1)", shape, "fp32", pass_fn(1), score_bytes, 0.0, "-")
+    pass_fn(1)()
+    n_cand = "-"
+    bench.add("probe", "compact + finish (new)", shape, "fp32", compact_fn, score_bytes, 0.0, "-")
+    n_cand = f"candidates max {hist[:, rs.N_STATE + 2 * (rs.N_DIGITS + 1) + 1].max().item()} per row"
+    log(f"probe {shape}: {n_cand}")
+    bench.add("probe", "old radix pass 2", shape, "fp32", pass_fn(2), score_bytes, 0.0, "-")
+    bench.add("probe", "old radix pass 3", shape, "fp32", pass_fn(3), score_bytes, 0.0, "-")
+    bench.add("probe", "old radix select", shape, "fp32", lambda: rs._radix_select_kernel[pgrid](
+        scores, inp.positions, hist, out, k, n, scores.stride(0), hist.stride(0), out.stride(0),
+        RATIO=4, BLOCK=rs.PASS_BLOCK, OUT_BLOCK=256, num_warps=8), score_bytes, 0.0, "-")
     bench.add("probe", "hist zero", shape, "i32",
-              lambda: torch.zeros(batch, it.HIST_WORDS, device="cuda", dtype=torch.int32), 4.0 * batch, 0.0, "-")
-    bench.add("probe", "torch.topk on scores", shape, "fp32", lambda: scores.topk(cfg.index_topk, dim=1),
-              batch * n * 4, 0.0, "-")
-    bench.add("probe", "index_topk (all launches)", shape, "bf16", lambda: index_topk(
-        inp.index_q, inp.index_w, inp.index_k, inp.positions, cfg.index_topk, cfg.ratio), key_bytes, 0.0, "-")
+              lambda: torch.zeros(batch, rs.HIST_WORDS, device="cuda", dtype=torch.int32), 4.0 * batch, 0.0, "-")
+    bench.add("probe", "torch.topk on scores", shape, "fp32", lambda: scores.topk(k, dim=1), score_bytes, 0.0, "-")
+    for compact in (False, True):
+        got = it._scores_and_topk(inp.index_q, inp.index_w, inp.index_k, inp.index_k.stride(0), inp.positions, k,
+                                  4, out, compact=compact)
+        ref_scores = ref.index_scores(inp.index_q[:2], inp.index_w[:2], inp.index_k[:2], inp.positions[:2], 4)
+        check = topk_ok(got[:2].cpu(), ref_scores.cpu(), k) + ("; " + n_cand if compact else "")
+        bench.add("probe", f"index_topk {'compact' if compact else 'old 4-pass'} (all launches)", shape, "bf16",
+                  lambda c=compact: it._scores_and_topk(inp.index_q, inp.index_w, inp.index_k, inp.index_k.stride(0),
+                                                        inp.positions, k, 4, out, compact=c),
+                  key_bytes + 2 * score_bytes, 0.0, check)
 
 
 def sweep(bench: Bench, cases: list[tuple[AttentionConfig, int, int]]) -> Tunings:
-    """Time each AttnTuning per cache layout on a few decode shapes; keep the lowest summed p50."""
-    totals: dict[tuple[bool, AttnTuning], float] = {}
+    """Time each GPU_CANDIDATES shape per (cache layout, busy); keep the lowest summed p50 of each."""
+    totals: dict[tuple[bool, bool, AttnTuning], float] = {}
     for cfg, batch, context in cases:
         inp = make_decode_inputs(cfg, batch, context, device=bench.device, seed=1)
         idx = index_topk(inp.index_q, inp.index_w, inp.index_k, inp.positions, cfg.index_topk, cfg.ratio)
+        busy = batch * cfg.n_heads >= BUSY_HEAD_ROWS
         for fp8 in (False, True):
             win, comp = (to_fp8(inp.window_kv, cfg), to_fp8(inp.comp_kv, cfg)) if fp8 else (inp.window_kv, inp.comp_kv)
             args = (inp.q, win, comp, idx, inp.positions, inp.sink, inp.inv_freq, cfg)
             want = ref.sparse_attention(*args)
-            for t in SWEEP:
+            for t in GPU_CANDIDATES:
                 try:
                     err = rel_err(sparse_attention(*args, tuning=t), want)
                     _, p50, _ = bench.time(lambda a=args, tt=t: sparse_attention(*a, tuning=tt))  # graph replays
                 except Exception as exc:  # noqa: BLE001 - a block shape that does not compile is skipped, and logged
                     log(f"sweep {t}: failed ({type(exc).__name__}: {str(exc)[:160]})")
-                    totals[fp8, t] = float("inf")
+                    totals[fp8, busy, t] = float("inf")
                     continue
                 log(f"sweep {cfg.name} B={batch} ctx={_tok(context)} fp8={fp8} {t}: p50 {p50:.1f} µs err {err:.1e}")
-                totals[fp8, t] = totals.get((fp8, t), 0.0) + (p50 if err < 3e-2 else float("inf"))
+                totals[fp8, busy, t] = totals.get((fp8, busy, t), 0.0) + (p50 if err < 3e-2 else float("inf"))
     best: Tunings = {}
-    for fp8 in (False, True):
-        mine = {t: v for (f, t), v in totals.items() if f == fp8 and v < float("inf")}
-        best[fp8] = min(mine, key=mine.get) if mine else None
-    log(f"best tuning: bf16 {best[False]}, fp8 {best[True]}")
+    for key in {(f, b) for f, b, _ in totals}:
+        mine = {t: v for (f, b, t), v in totals.items() if (f, b) == key and v < float("inf")}
+        best[key] = min(mine, key=mine.get) if mine else None
+    log(f"best tuning per (fp8, busy): {best}")
     return best
 
 
@@ -342,15 +360,20 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="tiny shapes on the CPU interpreter (code paths only)")
     ap.add_argument("--quick", action="store_true", help="skip 1M batch 32 and the prefill")
     ap.add_argument("--probe", action="store_true", help="time index_topk's launches one by one first")
+    ap.add_argument("--sweep", action="store_true", help="pick attention block shapes per regime first")
+    ap.add_argument("--contexts", default="1M,128K,8K", help="decode contexts, e.g. 1M,128K")
     opts = ap.parse_args()
     commit = opts.commit or _git_head()
+    sizes = {"1M": 1 << 20, "128K": 1 << 17, "8K": 1 << 13}
+    contexts = [sizes[c] for c in opts.contexts.split(",")]
     if opts.smoke:
         tiny = AttentionConfig(name="tiny", n_heads=16, index_topk=16, head_dim=128, rope_dim=32, index_heads=16,
                                index_dim=32, window=16)
         bench = Bench("cpu", graphs=False)
         t = AttnTuning(16, 16, 4, 2, 8)
-        decode_case(bench, tiny, 2, 2048, {False: t, True: t})
-        c128a_case(bench, tiny, 2, 4096, {False: t, True: t})
+        smoke: Tunings = {(f, b): t for f in (False, True) for b in (False, True)}
+        decode_case(bench, tiny, 2, 2048, smoke)
+        c128a_case(bench, tiny, 2, 4096, smoke)
         compressor_case(bench, tiny, 1024)
         prefill_case(bench, tiny, 512, t)
         anchors(bench, tiny, 2048)
@@ -361,14 +384,19 @@ def main() -> None:
         bench.measure_ceilings()
         flash, pro = AttentionConfig.from_name("flash"), AttentionConfig.from_name("pro")
         if opts.probe:
-            probe_indexer(bench, flash, 1, 1 << 20)
-            probe_indexer(bench, flash, 32, 1 << 20)
+            for batch in (1, 32):
+                try:
+                    probe_indexer(bench, flash, batch, 1 << 20)
+                except Exception as exc:  # noqa: BLE001 - a broken probe must not cost the main table
+                    log(f"probe B={batch} failed: {type(exc).__name__}: {str(exc)[:300]}")
             write_outputs(bench, opts.out, gpu, commit, stem="probe")
             bench.rows.clear()
-        tunings = sweep(bench, [(flash, 1, 1 << 20), (pro, 32, 1 << 17), (flash, 32, 1 << 20)])
+        tunings: Tunings = {}
+        if opts.sweep:
+            tunings = sweep(bench, [(flash, 1, 1 << 20), (pro, 32, 1 << 17), (flash, 32, 1 << 20)])
         anchors(bench, flash, 1 << 20)
         for cfg in (flash, pro):
-            for context in (1 << 20, 1 << 17, 1 << 13):  # the targets are at 1M: measure those first
+            for context in contexts:  # the targets are at 1M: measure those first
                 for batch in (1, 32):
                     if not (opts.quick and batch == 32 and context == 1 << 20):
                         decode_case(bench, cfg, batch, context, tunings)
@@ -377,7 +405,7 @@ def main() -> None:
                     torch.cuda.empty_cache()
         compressor_case(bench, flash, 1 << 17)
         if not opts.quick:
-            prefill_case(bench, flash, 1 << 17, tunings[False])
+            prefill_case(bench, flash, 1 << 17, tunings.get((False, True)))
     write_outputs(bench, opts.out, gpu, commit)
 
 

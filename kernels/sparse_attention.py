@@ -35,24 +35,49 @@ class AttnTuning:
     num_stages: int = 2
     target_programs: int = 264  # 2 per SM on 132 SMs before splitting a query's entries further
     min_tiles: int = 4  # per split: each split writes a [block_h, D] fp32 partial, so keep splits long
+    dv_split: int = 1  # programs per (head block, split), each accumulating D/dv_split output dims
 
 
-# Defaults per cache layout: fastest in the H200 sweep (bench/kernels.py) for both layouts, although
-# BLOCK_H=64 spills 500-1200 B per thread (ptxas, offline): it is the only shape that gets wgmma.
-DEFAULT_TUNING = {False: AttnTuning(64, 32, 8, 2, min_tiles=1), True: AttnTuning(64, 32, 8, 2, min_tiles=1)}
+# Block shapes the H200 sweep (bench/kernels.py --sweep) picks among; the GPU tests check every one.
+# Only BLOCK_H=64 gets wgmma; at D=512 its [64, 512] fp32 accumulator spills 216 B/thread (bf16, ptxas),
+# dv_split=2 halves the accumulator (4 B spilled) at the cost of doing QK twice.
+GPU_CANDIDATES = (
+    AttnTuning(64, 32, 8, 2, min_tiles=1),
+    AttnTuning(64, 32, 8, 2, min_tiles=8),
+    AttnTuning(64, 16, 8, 2, min_tiles=1),
+    AttnTuning(64, 32, 8, 2, min_tiles=1, dv_split=2),
+    AttnTuning(64, 16, 8, 2, min_tiles=1, dv_split=2),
+    AttnTuning(64, 32, 8, 2, min_tiles=4, dv_split=2),
+)
+BUSY_HEAD_ROWS = 32 * 64  # query-heads in a launch from which long splits pay (batch 32 x 64 heads)
+
+
+def default_tuning(fp8: bool, rows: int, heads: int) -> AttnTuning:
+    """Per regime, from the H200 sweep of 2026-11-29 (kernels/README.md, round 4):
+    one head block in all (Flash B=1): dv_split=2 (bf16 15.6 vs 16.4 µs, fp8 18.5 vs 19.9 µs, c4a 1M);
+    busy (≥ BUSY_HEAD_ROWS): 8 tiles per split (Flash B=32 1M: 53.3 vs 60.1 µs bf16, 78.1 vs 84.8 fp8);
+    otherwise one tile per split, full-width accumulator (dv_split=2 lost at Pro B=1: 23.5 vs 19.1 µs)."""
+    if rows * heads >= BUSY_HEAD_ROWS:
+        return GPU_CANDIDATES[1]
+    if rows * heads <= GPU_CANDIDATES[0].block_h:
+        return GPU_CANDIDATES[4] if fp8 else GPU_CANDIDATES[3]
+    return GPU_CANDIDATES[0]
+
+
 ACC_BYTES = 1 << 30  # prefill: launch rows in chunks so the fp32 split partials stay under 1 GiB
 
 
 @triton.jit
-def _load_tile(ptr, ptr16, rows, stride_r, valid, offs_d, FP8: tl.constexpr, NOPE: tl.constexpr,
+def _load_tile(ptr, ptr16, rows, stride_r, valid, d0, FP8: tl.constexpr, NOPE: tl.constexpr,
                ROPE: tl.constexpr, SB: tl.constexpr, D: tl.constexpr, BLOCK_E: tl.constexpr):
-    """[BLOCK_E, D] bf16 tile of cache rows; fp8 rows are dequantized (scale = 2^(byte-127) per SB dims)."""
+    """[BLOCK_E, D] bf16 tile of cache rows, dims d0..d0+D-1 (d0 a multiple of ROPE); fp8 rows are
+    dequantized (scale = 2^(byte-127) per SB dims)."""
     base = rows * stride_r
     if FP8:
         # [BLOCK_E, D/ROPE, ROPE] view: chunk c holds dims c·ROPE..; one scale per (row, chunk), so the
         # scale tile is [BLOCK_E, D/ROPE] instead of a per-element gather (which spilled registers)
         nc: tl.constexpr = D // ROPE
-        offs_c = tl.arange(0, nc)
+        offs_c = d0 // ROPE + tl.arange(0, nc)
         offs_w = tl.arange(0, ROPE)
         is_nope = offs_c * ROPE < NOPE
         row3 = base[:, None, None]
@@ -67,7 +92,7 @@ def _load_tile(ptr, ptr16, rows, stride_r, valid, offs_d, FP8: tl.constexpr, NOP
         xr = tl.load(ptr16 + (base // 2)[:, None, None] + (NOPE // 2) + rope_off, mask=mr, other=0.0)
         x = tl.reshape((xn + xr.to(tl.float32)).to(tl.bfloat16), [BLOCK_E, D])  # masks disjoint: one term is 0
     else:
-        x = tl.load(ptr + base[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
+        x = tl.load(ptr + base[:, None] + d0 + tl.arange(0, D)[None, :], mask=valid[:, None], other=0.0)
     return x
 
 
@@ -79,10 +104,16 @@ def _sparse_attn_kernel(
     stride_ab, stride_ah, stride_as, stride_mb, stride_mh, stride_ms,
     WIN: tl.constexpr, D: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_E: tl.constexpr,
     FP8: tl.constexpr, NOPE: tl.constexpr, ROPE: tl.constexpr, SB: tl.constexpr, DOT_F32: tl.constexpr,
+    DV: tl.constexpr,
 ):
+    """DV < D: this program accumulates only output dims part·DV.. (QK still over all D, computed by every
+    part alike), so its fp32 accumulator is [BLOCK_H, DV]: 64 instead of 128 registers/thread at DV = D/2."""
+    n_parts: tl.constexpr = D // DV
     n_hb = H // BLOCK_H
-    b = (tl.program_id(0) // n_hb).to(tl.int64)  # b·stride passes 2^31 at batch 32 x 262,144 entries
-    h0 = (tl.program_id(0) % n_hb) * BLOCK_H
+    pid = tl.program_id(0)
+    part = pid % n_parts
+    b = (pid // (n_parts * n_hb)).to(tl.int64)  # b·stride passes 2^31 at batch 32 x 262,144 entries
+    h0 = ((pid // n_parts) % n_hb) * BLOCK_H
     split = tl.program_id(1)
     pos = tl.load(pos_ptr + b)
     offs_h = h0 + tl.arange(0, BLOCK_H)
@@ -94,7 +125,7 @@ def _sparse_attn_kernel(
     comp_b, comp16_b = comp_ptr + b * stride_cb, comp16_ptr + b * (stride_cb // 2)
     m_i = tl.full([BLOCK_H], float("-inf"), tl.float32)
     l_i = tl.zeros([BLOCK_H], tl.float32)
-    acc = tl.zeros([BLOCK_H, D], tl.float32)
+    acc = tl.zeros([BLOCK_H, DV], tl.float32)
     lo = split * split_len
     hi = tl.minimum(lo + split_len, WIN + K)
     for e0 in range(lo, hi, BLOCK_E):
@@ -104,14 +135,25 @@ def _sparse_attn_kernel(
             p = pos - WIN + 1 + offs_e
             valid = in_range & (p >= 0)
             rows = tl.where(valid, p % win_mod, 0).to(tl.int64)  # both branches must yield one type
-            kv = _load_tile(win_b, win16_b, rows, stride_wr, valid, offs_d, FP8, NOPE, ROPE, SB, D, BLOCK_E)
+            kv = _load_tile(win_b, win16_b, rows, stride_wr, valid, 0, FP8, NOPE, ROPE, SB, D, BLOCK_E)
+            if DV < D:
+                kv_v = _load_tile(win_b, win16_b, rows, stride_wr, valid, part * DV, FP8, NOPE, ROPE, SB, DV,
+                                  BLOCK_E)
+            else:
+                kv_v = kv
         else:
             idx = tl.load(ind_ptr + b * stride_ib + offs_e - WIN, mask=in_range, other=-1)
             valid = idx >= 0
             rows = tl.where(valid, idx, 0).to(tl.int64)
-            kv = _load_tile(comp_b, comp16_b, rows, stride_cr, valid, offs_d, FP8, NOPE, ROPE, SB, D, BLOCK_E)
+            kv = _load_tile(comp_b, comp16_b, rows, stride_cr, valid, 0, FP8, NOPE, ROPE, SB, D, BLOCK_E)
+            if DV < D:
+                kv_v = _load_tile(comp_b, comp16_b, rows, stride_cr, valid, part * DV, FP8, NOPE, ROPE, SB, DV,
+                                  BLOCK_E)
+            else:
+                kv_v = kv
         if DOT_F32:
             kv = kv.to(tl.float32)
+            kv_v = kv_v.to(tl.float32)
         s = tl.dot(q, tl.trans(kv)) * scale_log2
         s = tl.where(valid[None, :], s, float("-inf"))
         m_new = tl.maximum(m_i, tl.max(s, axis=1))
@@ -119,12 +161,14 @@ def _sparse_attn_kernel(
         alpha = tl.exp2(m_i - m_safe)
         p_ = tl.exp2(s - m_safe[:, None])
         l_i = l_i * alpha + tl.sum(p_, axis=1)
-        acc = acc * alpha[:, None] + tl.dot(p_.to(kv.dtype), kv)
+        acc = acc * alpha[:, None] + tl.dot(p_.to(kv_v.dtype), kv_v)
         m_i = m_new
-    tl.store(acc_ptr + b * stride_ab + offs_h[:, None] * stride_ah + split * stride_as + offs_d[None, :], acc)
+    offs_v = part * DV + tl.arange(0, DV)
+    tl.store(acc_ptr + b * stride_ab + offs_h[:, None] * stride_ah + split * stride_as + offs_v[None, :], acc)
     ml = ml_ptr + b * stride_mb + offs_h * stride_mh + split * stride_ms
-    tl.store(ml, m_i)
-    tl.store(ml + 1, l_i)
+    first = (tl.zeros([BLOCK_H], tl.int32) + part) == 0  # every part computed the same m and l
+    tl.store(ml, m_i, mask=first)
+    tl.store(ml + 1, l_i, mask=first)
 
 
 @triton.jit
@@ -189,13 +233,16 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
     wargs, cargs = _cache_args(win, cfg, shared), _cache_args(comp, cfg, shared)
     if wargs[4] != cargs[4]:
         raise UsageError("window and compressed caches must share one layout (both bf16 or both fp8 rows)")
-    t = tuning or DEFAULT_TUNING[wargs[4]]
+    t = tuning or default_tuning(wargs[4], rows, heads)
     block_h = min(t.block_h, heads)
-    if heads % block_h or window % t.block_e:
-        raise UsageError(f"heads {heads} / window {window} must be multiples of block_h {block_h} / block_e {t.block_e}")
+    dv = dim // t.dv_split
+    if heads % block_h or window % t.block_e or dim % t.dv_split or dv % cfg.rope_dim:
+        raise UsageError(f"heads {heads} / window {window} / head_dim {dim} must be multiples of block_h "
+                         f"{block_h} / block_e {t.block_e} / dv_split {t.dv_split} x rope_dim {cfg.rope_dim}")
     entries = window + indices.shape[1]
     tiles = triton.cdiv(entries, t.block_e)
-    splits = max(1, min(triton.cdiv(tiles, t.min_tiles), triton.cdiv(t.target_programs, rows * (heads // block_h))))
+    per_row = (heads // block_h) * t.dv_split
+    splits = max(1, min(triton.cdiv(tiles, t.min_tiles), triton.cdiv(t.target_programs, rows * per_row)))
     split_len = triton.cdiv(tiles, splits) * t.block_e
     splits = triton.cdiv(entries, split_len)
     if out is None:
@@ -210,13 +257,13 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
         ml = torch.empty(n, heads, splits, 2, device=q.device, dtype=torch.float32)
         wbase = wargs if shared else (win[lo:hi], *_cache_args(win[lo:hi], cfg, False)[1:])
         cbase = cargs if shared else (comp[lo:hi], *_cache_args(comp[lo:hi], cfg, False)[1:])
-        _sparse_attn_kernel[(n * (heads // block_h), splits)](
+        _sparse_attn_kernel[(n * per_row, splits)](
             q[lo:hi], wbase[0], wbase[1], cbase[0], cbase[1], indices[lo:hi], positions[lo:hi], acc, ml,
             heads, indices.shape[1], split_len, win_mod, cfg.softmax_scale * LOG2E,
             q.stride(0), q.stride(1), wargs[2], wargs[3], cargs[2], cargs[3], indices.stride(0),
             acc.stride(0), acc.stride(1), acc.stride(2), ml.stride(0), ml.stride(1), ml.stride(2),
             WIN=window, D=dim, BLOCK_H=block_h, BLOCK_E=t.block_e, FP8=wargs[4], NOPE=cfg.nope_dim,
-            ROPE=cfg.rope_dim, SB=cfg.scale_block, DOT_F32=interpreted(q),
+            ROPE=cfg.rope_dim, SB=cfg.scale_block, DOT_F32=interpreted(q), DV=dv,
             num_warps=t.num_warps, num_stages=t.num_stages,
         )
         _combine_kernel[(n, heads)](
