@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+# The session-scoped real vLLM server (`llm_server`); resolved through the editable install, which maps `wholerepo` to the checkout.
+pytest_plugins = ["wholerepo.tests.server_fixture"]
+
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test Author",
     "GIT_AUTHOR_EMAIL": "author@example.com",
