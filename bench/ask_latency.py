@@ -7,7 +7,7 @@ same question again (a re-run, e.g. a pre-commit hook: the whole prompt but the 
 a new question (only the part of the pack that does not depend on the question can be reused). Uses the running local server, or starts one
 (`wholerepo serve`); --endpoint URL points it elsewhere.
 
-Run (-P keeps bench/ off sys.path, where bench/tokenizer_speed.py would shadow the HF package):
+Run (-P keeps bench/ off sys.path):
     .venv/bin/python -P bench/ask_latency.py [--rounds 3] [--endpoint URL]
 """
 

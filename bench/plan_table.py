@@ -1,7 +1,7 @@
 """Print `wholerepo plan`'s table for V4 Flash and Pro on 2x, 4x, 8x H200 and 4x B200 (fp8 KV, vLLM's paged
 layout), at 1M and at 128K tokens. Pure arithmetic: no GPU needed.
 
-Run (-P keeps bench/ off sys.path, where bench/tokenizer_speed.py would shadow the HF package):
+Run (-P keeps bench/ off sys.path):
     .venv/bin/python -P bench/plan_table.py [--json]
 """
 

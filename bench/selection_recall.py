@@ -28,10 +28,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-# `python bench/x.py` puts bench/ first on sys.path, where bench/tokenizer_speed.py would shadow the
-# `tokenizers` package that the packer imports
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 SOURCE_SUFFIXES = (
     ".py", ".pyi", ".js", ".jsx", ".mjs", ".ts", ".tsx", ".go", ".rs", ".java", ".kt", ".c", ".h", ".cc",
     ".cpp", ".hpp", ".cs", ".rb", ".php", ".swift", ".scala",

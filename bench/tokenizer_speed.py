@@ -30,8 +30,6 @@ if TYPE_CHECKING:  # imported inside the functions at run time: after the thread
 
     from wholerepo.ingest.tokenizer_v4 import V4Tokenizer
 
-# Run as a script, this file's folder leads sys.path and its name would shadow HF's `tokenizers` package.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 NUM_THREADS = 2
 SUFFIXES = (".py", ".pyi", ".c", ".h", ".json", ".md", ".txt")
 MAX_FILE_BYTES = 4_000_000
