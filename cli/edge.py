@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 import typer
+from rich.markup import escape
 
 from wholerepo.cli.console import err_console
 from wholerepo.errors import EXIT_INTERRUPTED, WholerepoError
@@ -23,7 +24,7 @@ def exits_cleanly(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except WholerepoError as error:
-            err_console().print(f"[bold red]error:[/] {error.message}", markup=True, highlight=False)
+            err_console().print(f"[bold red]error:[/] {escape(error.message)}", markup=True, highlight=False)
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
             err_console().print("interrupted", style="yellow")

@@ -16,6 +16,7 @@ files replace its entry, under its path, with origin SUBMODULE (nested submodule
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,19 +55,26 @@ def discover_files(
     inside = run_git(root, "rev-parse", "--is-inside-work-tree").strip()
     if inside != b"true":
         raise NotAGitRepositoryError(f"{root} is not inside a git work tree; run `git init` or pass --no-git")
-    head = run_git(root, "rev-parse", "-q", "--verify", "HEAD^{commit}", check=False).strip()
-    files, skipped = _list_git(root, untracked=untracked, recurse_submodules=recurse_submodules)
-    return Discovery(root=root, commit=head.decode() or None, files=files, skipped=skipped)
+    # three independent git calls at once: `ls-files -m` stats every file (~0.1 s on ruff's 11k), and
+    # git runs outside the GIL, so their wall times overlap instead of adding up
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        head_call = pool.submit(run_git, root, "rev-parse", "-q", "--verify", "HEAD^{commit}", check=False)
+        modified_call = pool.submit(run_git, root, "ls-files", "-z", "-m")  # also lists deleted files
+        staged_call = pool.submit(run_git, root, "ls-files", "-z", "--stage")
+        head, modified, staged = head_call.result(), modified_call.result(), staged_call.result()
+    files, skipped = _list_git(
+        root, set(split_z(modified)), staged, untracked=untracked, recurse_submodules=recurse_submodules
+    )
+    return Discovery(root=root, commit=head.strip().decode() or None, files=files, skipped=skipped)
 
 
 def _list_git(
-    root: Path, *, untracked: bool, recurse_submodules: bool
+    root: Path, modified: set[bytes], staged: bytes, *, untracked: bool, recurse_submodules: bool
 ) -> tuple[list[DiscoveredFile], list[SkippedFile]]:
-    modified = set(split_z(run_git(root, "ls-files", "-z", "-m")))  # also lists deleted files
     files: list[DiscoveredFile] = []
     skipped: list[SkippedFile] = []
     seen: set[bytes] = set()
-    for record in split_z(run_git(root, "ls-files", "-z", "--stage")):
+    for record in split_z(staged):
         meta, raw_path = record.split(b"\t", 1)
         if raw_path in seen:  # an unmerged path is listed once per conflict stage
             continue

@@ -17,12 +17,13 @@ import hashlib
 import os
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from wholerepo.errors import UsageError
 from wholerepo.ingest.classify import NO_ATTRIBUTES, classify_content, classify_path, load_linguist_attributes
 from wholerepo.ingest.discover import Discovery
 from wholerepo.ingest.ignore_rules import load_ignore_rules
+from wholerepo.ingest.read_cache import ContentVerdict, ReadCache
 from wholerepo.ingest.redact import has_secret_trigger, redact_secrets
 from wholerepo.ingest.types import DiscoveredFile, FileOrigin, SkippedFile, SkipReason, SourceFile
 
@@ -68,11 +69,16 @@ class ReadResult:
     num_bytes_read: int = 0
 
 
-def read_files(discovery: Discovery, options: ReadOptions | None = None) -> ReadResult:
-    """Apply path rules and classification, read and decode what survives, redact secrets."""
+def read_files(
+    discovery: Discovery, options: ReadOptions | None = None, *, cache: ReadCache | None = None
+) -> ReadResult:
+    """Apply path rules and classification, read and decode what survives, redact secrets. What the
+    content decided (skip, invalid UTF-8, redaction) is remembered by content id in `cache`."""
     options = options or ReadOptions()
+    cache = cache if cache is not None else ReadCache()
     root = str(discovery.root)
     kept = options.kept_reasons()
+    options_key = _options_key(options, kept)
     paths = [found.path for found in discovery.files]
     rules = load_ignore_rules(discovery.root, paths, includes=options.includes, excludes=options.excludes)
     attribute_files = [p for p in paths if p == ".gitattributes" or p.endswith("/.gitattributes")]
@@ -89,19 +95,25 @@ def read_files(discovery: Discovery, options: ReadOptions | None = None) -> Read
             if verdict is not None:
                 outcome = SkippedFile(found.path, verdict.reason, verdict.detail)
         if outcome is None:
-            outcome = _read_one(root, found, options, kept)
+            outcome = _read_one(root, found, options, (kept, options_key), cache)
         if isinstance(outcome, SkippedFile):
             skipped.append(outcome)
         else:
             files.append(outcome)
             num_bytes += outcome.size_bytes
+    cache.flush()
     return ReadResult(files=files, skipped=skipped, num_bytes_read=num_bytes)
 
 
 def _read_one(
-    root: str, found: DiscoveredFile, options: ReadOptions, kept: frozenset[SkipReason]
+    root: str,
+    found: DiscoveredFile,
+    options: ReadOptions,
+    verdict_options: tuple[frozenset[SkipReason], str],  # (kept skip reasons, their cache key)
+    cache: ReadCache,
 ) -> SourceFile | SkippedFile:
-    full = os.path.join(root, found.path)
+    kept, options_key = verdict_options
+    full = f"{root}/{found.path}"  # os.path.join costs 6 us a file; root is absolute, path relative
     if found.is_symlink and os.path.islink(full):  # else the work tree replaced the link by a file
         return _link(full, found)
     if found.blob_sha is None and found.origin is FileOrigin.TRACKED and not _stays_inside(root, full):
@@ -126,15 +138,46 @@ def _read_one(
         return SkippedFile(found.path, SkipReason.UNREADABLE, _why_unreadable(error, found))
     finally:
         os.close(fd)
+    sha = found.blob_sha if found.blob_sha and b"\r" not in data else blob_sha_of(data)
+    key = ReadCache.key(sha, found.path, options_key)
+    known, text = cache.get(key), None
+    if known is None:
+        known, text = _judge(data, found.path, options, kept)
+        cache.put(key, known)
+    if known.skip is not None:
+        return SkippedFile(found.path, known.skip, known.detail)
+    if known.redacted_text is not None and known.redacted_sha is not None:
+        text, sha = known.redacted_text, known.redacted_sha
+    elif text is None:
+        text = _decode(data)[0]
+    return SourceFile(
+        found.path, text, len(data), sha, origin=found.origin, invalid_utf8=known.invalid_utf8,
+        num_redactions=known.num_redactions,
+    )  # fmt: skip
+
+
+def _options_key(options: ReadOptions, kept: frozenset[SkipReason]) -> str:
+    return ",".join(sorted(kept)) + (";redact" if options.redact else ";keep-secrets")
+
+
+def _judge(
+    data: bytes, path: str, options: ReadOptions, kept: frozenset[SkipReason]
+) -> tuple[ContentVerdict, str | None]:
+    """Classify the content, decode it and redact it: what the cache remembers (and the text)."""
     verdict = classify_content(data, kept=kept)
     if verdict is not None:
-        return SkippedFile(found.path, verdict.reason, verdict.detail)
+        return ContentVerdict(skip=verdict.reason, detail=verdict.detail), None
     text, invalid = _decode(data)
-    sha = found.blob_sha if found.blob_sha and b"\r" not in data else blob_sha_of(data)
-    source = SourceFile(found.path, text, len(data), sha, origin=found.origin, invalid_utf8=invalid)
-    if options.redact and has_secret_trigger(data, text, found.path):
-        return _redact(source)
-    return source
+    if options.redact and has_secret_trigger(data, text, path):
+        result = redact_secrets(text, path)
+        if result.num_redactions:
+            sha = blob_sha_of(result.text.encode("utf-8", "surrogateescape"))
+            redacted = ContentVerdict(
+                invalid_utf8=invalid, num_redactions=result.num_redactions, redacted_text=result.text,
+                redacted_sha=sha,
+            )  # fmt: skip
+            return redacted, result.text
+    return ContentVerdict(invalid_utf8=invalid), text
 
 
 def _read_all(fd: int, size: int) -> bytes:
@@ -169,14 +212,6 @@ def _link(full: str, found: DiscoveredFile) -> SourceFile | SkippedFile:
     text = f"symlink to {target}\n"
     data = text.encode("utf-8", "surrogateescape")
     return SourceFile(found.path, text, len(data), blob_sha_of(data), origin=found.origin)
-
-
-def _redact(source: SourceFile) -> SourceFile:
-    result = redact_secrets(source.text, source.path)
-    if not result.num_redactions:
-        return source
-    sha = blob_sha_of(result.text.encode("utf-8", "surrogateescape"))
-    return replace(source, text=result.text, content_sha=sha, num_redactions=result.num_redactions)
 
 
 def blob_sha_of(data: bytes) -> str:

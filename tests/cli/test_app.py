@@ -56,3 +56,17 @@ def test_ctrl_c_exits_130() -> None:
 
     result = CliRunner().invoke(app, [])
     assert result.exit_code == errors.EXIT_INTERRUPTED
+
+
+def test_message_with_markup_characters_is_printed_verbatim() -> None:
+    app = typer.Typer()
+    message = "no file named [/] or [bold]x[/bold]; check the path"
+
+    @app.command()
+    @exits_cleanly
+    def fail() -> None:
+        raise errors.UsageError(message)
+
+    result = CliRunner().invoke(app, [])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: {message}"

@@ -1,0 +1,57 @@
+"""Signatures on disk, keyed by the file's content id, so a second pack parses nothing.
+
+A tree-sitter parse runs at about 7 MB/s here: a cold 1M-token pack of a large repository parses a few
+thousand files (~1 s); a warm one reads one pickle (~20 ms for 10k entries) instead.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from pathlib import Path
+
+from wholerepo import paths
+
+STORE_VERSION = 1  # bump when extract_signatures changes its output
+
+
+class SignatureCache:
+    """content key -> signature text, or None for "no signatures" (unsupported language, no definitions)."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self._file = (folder or paths.cache_dir()) / f"signatures-v{STORE_VERSION}.pickle"
+        self._entries: dict[str, str | None] = {}
+        self._dirty = False
+        try:
+            with self._file.open("rb") as handle:
+                loaded = pickle.load(handle)
+            if isinstance(loaded, dict):
+                self._entries = loaded
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError):
+            self._entries = {}  # a missing or damaged cache is rebuilt, never an error
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._entries
+
+    def get(self, key: str) -> str | None:
+        return self._entries.get(key)
+
+    def put(self, key: str, signatures: str | None) -> None:
+        self._entries[key] = signatures
+        self._dirty = True
+
+    def flush(self) -> None:
+        """Write atomically (temp file + rename): two packs running at once lose entries, never the file."""
+        if not self._dirty:
+            return
+        self._file.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=self._file.parent, prefix=".signatures-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                pickle.dump(self._entries, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(temp, self._file)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        self._dirty = False
