@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -13,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from wholerepo import atomic
 from wholerepo.cli.console import err_console, is_interactive, write_result
 from wholerepo.cli.edge import exits_cleanly
 from wholerepo.errors import UsageError
@@ -39,17 +38,8 @@ def write_atomically(target: Path, chunks: Iterable[str]) -> None:
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise UsageError(f"-o {target}: folder {folder} does not exist; create it first")
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as handle:
-            for chunk in chunks:
-                handle.write(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    encoded = (chunk.encode("utf-8", errors="surrogateescape") for chunk in chunks)
+    atomic.write_atomically(target, encoded, sync=True)
 
 
 @contextmanager

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from wholerepo import paths
+from wholerepo.atomic import write_bytes_atomically
 from wholerepo.ingest.types import SourceFile
 
 FORMAT = 1  # bump when RankStructure or what goes into it changes
@@ -51,13 +51,9 @@ def store_structure(key: str, structure: RankStructure, folder: Path | None = No
     """Write atomically (a reader never sees half a file); a full disk only costs the next run time."""
     folder = folder or _folder()
     target = folder / f"{key}.pickle"
-    partial = folder / f".{key}.{os.getpid()}.tmp"
     try:
-        with partial.open("wb") as handle:
-            pickle.dump(structure, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(partial, target)
+        write_bytes_atomically(target, pickle.dumps(structure, protocol=pickle.HIGHEST_PROTOCOL))
     except OSError:
-        partial.unlink(missing_ok=True)
         return
     stored = sorted(folder.glob("*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in stored[MAX_TREES:]:

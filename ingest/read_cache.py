@@ -10,13 +10,12 @@ rules depend on it; the options that change a verdict (keep_* flags, redact) are
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
 from wholerepo import paths
+from wholerepo.atomic import write_bytes_atomically
 from wholerepo.ingest.types import SkipReason
 
 STORE_VERSION = 1  # bump when classify_content, has_secret_trigger or redact_secrets change what they decide
@@ -72,16 +71,10 @@ class ReadCache:
             return
         if len(self._entries) > MAX_ENTRIES:
             self._entries = {k: v for k, v in self._entries.items() if k in self._used}
+        data = pickle.dumps(self._entries, protocol=pickle.HIGHEST_PROTOCOL)
         try:
             self._file.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(dir=self._file.parent, prefix=".read-verdicts-", suffix=".tmp")
+            write_bytes_atomically(self._file, data)
         except OSError:
             return  # a read-only cache folder costs speed, never the pack
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                pickle.dump(self._entries, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(temp, self._file)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
         self._dirty = False

