@@ -12,7 +12,7 @@ WHEELS ?= /opt/wheels
 FIND_LINKS := $(if $(wildcard $(WHEELS)),--find-links $(WHEELS))
 QUESTION ?= What does this project do, and how is the code organised?
 
-.PHONY: venv run test lint clean-venv
+.PHONY: venv run test lint typecheck clean-venv
 
 venv: $(STAMP)
 
@@ -33,8 +33,15 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# The checkout root is the package `wholerepo`, so mypy sees it through a symlink of that name.
+typecheck: $(STAMP)
+	@root=$$(mktemp -d) && ln -s "$(CURDIR)" "$$root/wholerepo" && cd "$$root" && \
+	  MYPYPATH="$$root" "$(CURDIR)/$(BIN)/mypy" --config-file "$(CURDIR)/pyproject.toml" -p wholerepo; \
+	  rc=$$?; rm -rf "$$root"; exit $$rc
+
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(MAKE) --no-print-directory typecheck
 	$(BIN)/python -m pytest -q
 
 clean-venv:

@@ -132,8 +132,8 @@ def score_lexical(
             if term < len(words):
                 content_df[term] += 1
     path_df = [0] * len(words)
-    for per_term in path_hits.values():
-        for term in per_term:
+    for path_terms in path_hits.values():
+        for term in path_terms:
             path_df[term] += 1
     weight = list(weights) or [1.0] * len(words)
     content_idf = [_idf(num_files, df) * w for df, w in zip(content_df, weight, strict=True)]

@@ -89,7 +89,7 @@ def read_files(
     skipped = list(discovery.skipped)
     num_bytes = 0
     for found in discovery.files:
-        outcome = rules.check(found.path)
+        outcome: SourceFile | SkippedFile | None = rules.check(found.path)
         if outcome is None:
             verdict = classify_path(found.path, kept=kept, attributes=attributes)
             if verdict is not None:

@@ -27,8 +27,8 @@ def rope_inv_freq(cfg: AttentionConfig, *, yarn: bool = True) -> torch.Tensor:
         return dim * math.log(cfg.yarn_original / (rotations * 2 * math.pi)) / (2 * math.log(cfg.rope_theta))
 
     low = max(math.floor(correction_dim(cfg.yarn_beta_fast)), 0)
-    high = min(math.ceil(correction_dim(cfg.yarn_beta_slow)), dim - 1)
-    high = high + 0.001 if low == high else high
+    high_index = min(math.ceil(correction_dim(cfg.yarn_beta_slow)), dim - 1)
+    high = high_index + 0.001 if low == high_index else float(high_index)
     ramp = ((torch.arange(dim // 2, dtype=torch.float64) - low) / (high - low)).clamp(0, 1)
     smooth = 1 - ramp  # 1 keeps the original frequency (high-frequency pairs), 0 divides by the factor
     return (freqs / cfg.yarn_factor * (1 - smooth) + freqs * smooth).float()

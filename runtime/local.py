@@ -83,6 +83,11 @@ def start_local_server(
             return current
         gpus = gpus if gpus is not None else detect_gpus()
         chosen_port = port or find_free_port()
+        if (model or ("v4-flash" if gpus else "smollm2")) == "smollm2":
+            from wholerepo.runtime.smollm2 import is_model_ready
+
+            if not is_model_ready():
+                say("converting SmolLM2 from its GGUF into the user cache (once, about 30 s)")
         command = plan_local_command(model, port=chosen_port, gpus=gpus, max_model_len=max_model_len, convert=True)
         say(f"starting vLLM ({command.served_name}) on 127.0.0.1:{chosen_port}")
         record = launch_server(command, port=chosen_port)

@@ -112,7 +112,12 @@ def _write_tokenizer(out: Path) -> None:
 def _write_model(out: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
+    # transformers draws tqdm bars and dtype advice on stderr even when nobody watches; the CLI already
+    # says that the one-time conversion is running.
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
     gguf = find_gguf()
     # transformers dequantizes the Q4_1 tensors on load, but the model still carries the GGUF quantizer and
     # its quantization_config; with both dropped save_pretrained writes a plain bf16 folder (269 MB).
@@ -129,6 +134,11 @@ def _write_model(out: Path) -> None:
 def ensure_tokenizer_dir() -> Path:
     """A cached folder with SmolLM2's tokenizer.json and tokenizer_config.json (for "smollm2" token counts)."""
     return _build_atomically(tokenizer_dir_path(), _has_tokenizer, _write_tokenizer)
+
+
+def is_model_ready() -> bool:
+    """Whether the one-time conversion has already run (callers say so before a 30 s wait)."""
+    return _has_model(model_dir_path())
 
 
 def ensure_model_dir() -> Path:
