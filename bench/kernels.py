@@ -287,10 +287,10 @@ def probe_indexer(bench: Bench, cfg: AttentionConfig, batch: int, context: int) 
             scores.stride(0), hist.stride(0), RATIO=4, HI=cfg.index_heads, DI=cfg.index_dim,
             BLOCK_N=it.SCORE_TILE, TILES=it.SCORE_TILES, WITH_HIST=True, DOT_F32=False, num_warps=4, num_stages=4)
 
-    def pass_fn(level):
+    def pass_fn(level, scatter_max=0):
         return lambda: rs._radix_pass_kernel[pgrid](scores, inp.positions, hist, k, n, scores.stride(0),
                                                     hist.stride(0), LEVEL=level, RATIO=4, BLOCK=rs.PASS_BLOCK,
-                                                    num_warps=8)
+                                                    SCATTER_MAX=scatter_max, num_warps=8)
 
     def compact_fn():
         hist[:, rs.N_STATE + 2 * (rs.N_DIGITS + 1):].zero_()  # counters and `done` start at 0 each replay
@@ -299,10 +299,15 @@ def probe_indexer(bench: Bench, cfg: AttentionConfig, batch: int, context: int) 
     bench.add("probe", "scores + digit-0 histogram", shape, "bf16", scores_fn, key_bytes, 0.0, "-")
     hist.zero_()
     scores_fn()
-    bench.add("probe", "radix pass 1 (digit 1)", shape, "fp32", pass_fn(1), score_bytes, 0.0, "-")
+    bench.add("probe", "radix pass 1 (digit 1, histogram)", shape, "fp32", pass_fn(1), score_bytes, 0.0, "-")
+    bench.add("probe", f"radix pass 1 (digit 1, scatter ≤ {rs.SCATTER_MAX})", shape, "fp32",
+              pass_fn(1, rs.SCATTER_MAX), score_bytes, 0.0, "-")
+    hist[:, rs.BINS:2 * rs.BINS].zero_()  # the replays above added into digit 1's histogram: count it once
     pass_fn(1)()
+    matched = hist[:, rs.BINS:2 * rs.BINS].sum(dim=1)
+    log(f"probe {shape}: keys matching digit 0 per row min {matched.min().item()} max {matched.max().item()}")
     n_cand = "-"
-    bench.add("probe", "compact + finish (new)", shape, "fp32", compact_fn, score_bytes, 0.0, "-")
+    bench.add("probe", "compact + finish", shape, "fp32", compact_fn, score_bytes, 0.0, "-")
     n_cand = f"candidates max {hist[:, rs.N_STATE + 2 * (rs.N_DIGITS + 1) + 1].max().item()} per row"
     log(f"probe {shape}: {n_cand}")
     bench.add("probe", "old radix pass 2", shape, "fp32", pass_fn(2), score_bytes, 0.0, "-")
@@ -313,14 +318,16 @@ def probe_indexer(bench: Bench, cfg: AttentionConfig, batch: int, context: int) 
     bench.add("probe", "hist zero", shape, "i32",
               lambda: torch.zeros(batch, rs.HIST_WORDS, device="cuda", dtype=torch.int32), 4.0 * batch, 0.0, "-")
     bench.add("probe", "torch.topk on scores", shape, "fp32", lambda: scores.topk(k, dim=1), score_bytes, 0.0, "-")
-    for compact in (False, True):
+    for compact, scatter_max in ((False, rs.SCATTER_MAX), (True, 0), (True, rs.SCATTER_MAX)):
         got = it._scores_and_topk(inp.index_q, inp.index_w, inp.index_k, inp.index_k.stride(0), inp.positions, k,
-                                  4, out, compact=compact)
+                                  4, out, compact=compact, scatter_max=scatter_max)
         ref_scores = ref.index_scores(inp.index_q[:2], inp.index_w[:2], inp.index_k[:2], inp.positions[:2], 4)
         check = topk_ok(got[:2].cpu(), ref_scores.cpu(), k) + ("; " + n_cand if compact else "")
-        bench.add("probe", f"index_topk {'compact' if compact else 'old 4-pass'} (all launches)", shape, "bf16",
-                  lambda c=compact: it._scores_and_topk(inp.index_q, inp.index_w, inp.index_k, inp.index_k.stride(0),
-                                                        inp.positions, k, 4, out, compact=c),
+        name = f"{'compact' if compact else 'old 4-pass'}, scatter ≤ {scatter_max}"
+        bench.add("probe", f"index_topk {name} (all launches)", shape, "bf16",
+                  lambda c=compact, m=scatter_max: it._scores_and_topk(
+                      inp.index_q, inp.index_w, inp.index_k, inp.index_k.stride(0), inp.positions, k, 4, out,
+                      compact=c, scatter_max=m),
                   key_bytes + 2 * score_bytes, 0.0, check)
 
 

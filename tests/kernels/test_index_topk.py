@@ -28,15 +28,18 @@ def test_decode_topk_matches_reference(tiny, device, small_dtype, batch, context
     assert_topk(got, scores, cfg.index_topk)
 
 
-# (compact, cap, rank, programs): rank path; radix over the candidates; candidate list overflowed (whole
-# row); several blocks per compact program; the older pass-per-digit path
-SELECT_PATHS = [(True, 4096, 128, 264), (True, 4096, 16, 264), (True, 16, 16, 264), (True, 4096, 128, 1),
-                (False, 4096, 128, 264)]
+# (compact, cap, rank, programs, scatter_max): rank path; radix over the candidates; candidate list
+# overflowed (whole row); several blocks per compact program; the older pass-per-digit path. scatter_max:
+# 0 = digit 1 always by tl.histogram; 8 = both ways within one row (blocks with more matches histogram)
+SELECT_PATHS = [(True, 4096, 128, 264, 256), (True, 4096, 16, 264, 256), (True, 16, 16, 264, 8),
+                (True, 4096, 128, 1, 0), (True, 16, 16, 2, 8), (False, 4096, 128, 264, 0),
+                (False, 4096, 128, 264, 256)]
+PATH_ARGS = ("compact", "cap", "rank", "programs", "scatter_max")
 
 
-@pytest.mark.parametrize(("compact", "cap", "rank", "programs"), SELECT_PATHS)
+@pytest.mark.parametrize(PATH_ARGS, SELECT_PATHS)
 def test_ties_at_the_threshold_are_filled_exactly(tiny, device, small_dtype, assert_topk, compact, cap, rank,
-                                                  programs):
+                                                  programs, scatter_max):
     """Many equal keys: the k-th score is shared by more entries than slots left (68 keys share it in row 1,
     more than cap 16 and rank 16, so those paths run)."""
     cfg = tiny()
@@ -46,13 +49,14 @@ def test_ties_at_the_threshold_are_filled_exactly(tiny, device, small_dtype, ass
     scores = ref.index_scores(inp.index_q, inp.index_w, keys, inp.positions, cfg.ratio)
     out = torch.full((2, cfg.index_topk), 123456, device=device, dtype=torch.int32)
     got = kern._scores_and_topk(inp.index_q, inp.index_w, keys, keys.stride(0), inp.positions, cfg.index_topk,
-                                cfg.ratio, out, compact=compact, cap=cap, rank=rank, programs=programs)
+                                cfg.ratio, out, compact=compact, cap=cap, rank=rank, programs=programs,
+                                scatter_max=scatter_max)
     assert_topk(got, scores, cfg.index_topk)
 
 
-@pytest.mark.parametrize(("compact", "cap", "rank", "programs"), SELECT_PATHS[1:])
+@pytest.mark.parametrize(PATH_ARGS, SELECT_PATHS[1:])
 def test_every_select_path_matches_reference(tiny, device, small_dtype, assert_topk, compact, cap, rank,
-                                             programs):
+                                             programs, scatter_max):
     """Ragged rows of up to 5000 entries (3 blocks of 2048: programs=1 loops over all three)."""
     cfg = tiny()
     inp = make_decode_inputs(cfg, 3, 20000, device=device, dtype=small_dtype, seed=5, ragged=True)
@@ -60,7 +64,7 @@ def test_every_select_path_matches_reference(tiny, device, small_dtype, assert_t
     out = torch.full((3, cfg.index_topk), 123456, device=device, dtype=torch.int32)
     got = kern._scores_and_topk(inp.index_q, inp.index_w, inp.index_k, inp.index_k.stride(0), inp.positions,
                                 cfg.index_topk, cfg.ratio, out, compact=compact, cap=cap, rank=rank,
-                                programs=programs)
+                                programs=programs, scatter_max=scatter_max)
     assert_topk(got, scores, cfg.index_topk)
 
 
