@@ -32,9 +32,13 @@ def review(
     staged: bool = typer.Option(False, "--staged", help="Review the index against HEAD (pre-commit)."),
     base: str | None = typer.Option(None, "--base", help="Review the work tree against its merge base with REF."),
     range_spec: str | None = typer.Option(None, "--range", help="Review commits A..B (or A...B)."),
+    untracked: bool = typer.Option(True, "--untracked/--no-untracked",
+                                   help="Work tree scope: include new files .gitignore does not exclude."),
     output_format: str | None = typer.Option(None, "--format", "-f",
                                              help="text|markdown|json|jsonl|sarif|rdjsonl|github|codequality"),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the report to FILE instead of stdout."),
+    summary: Path | None = typer.Option(None, "--summary",
+                                        help="Also append the markdown report to FILE ($GITHUB_STEP_SUMMARY)."),
     fail_on: str | None = typer.Option(None, "--fail-on", help="none|note|warning|error: exit 1 at or above it."),
     on_unavailable: str | None = typer.Option(None, "--on-unavailable",
                                               help="pass|fail when no review happened (default: fail in CI)."),
@@ -50,6 +54,9 @@ def review(
     template: Path | None = typer.Option(None, "--template", help="A prompt template to use instead of review.md."),
 ) -> None:
     """Review changes for defects with the whole repository in context.
+
+    With no scope flag the work tree is reviewed against HEAD, new untracked files included (--no-untracked
+    leaves them out); in CI the pull request's base or a push's range is picked from the CI's variables.
 
     Example: wholerepo review --base origin/main --format sarif -o review.sarif --fail-on error
     """
@@ -71,8 +78,11 @@ def review(
         "context_lines": context_lines,
     })
     fmt = report_format(config["review_format"])
-    scope = resolve_scope(staged=staged, base=base, range_spec=range_spec, env=os.environ)
+    scope = resolve_scope(staged=staged, base=base, range_spec=range_spec, env=os.environ, untracked=untracked,
+                          root=root)
     console = err_console()
+    if scope.note:
+        console.print(scope.note, markup=False, highlight=False)
 
     def progress(message: str) -> None:
         console.print(message, style="dim", markup=False, highlight=False)
@@ -91,6 +101,8 @@ def review(
     except ModelUnavailableError as error:
         raise typer.Exit(_not_reviewed(error, config["on_unavailable"])) from None
     _write(render_report(report, fmt), output)
+    if summary is not None:
+        _append(render_report(report, report_format("markdown")), summary)
     num_failing = report.num_failing(FailOn(config["fail_on"]))
     console.print(f"{len(report.findings)} finding(s), {num_failing} at or above --fail-on {config['fail_on']}, "
                   f"{len(report.dropped)} dropped (quote not found); {report.seconds:.1f}s", highlight=False,
@@ -119,3 +131,12 @@ def _write(text: str, output: Path | None) -> None:
         output.write_text(text, encoding="utf-8")
     except OSError as error:
         raise UsageError(f"cannot write --output {output} ({error.strerror})") from None
+
+
+def _append(text: str, path: Path) -> None:
+    # Appended: GitHub's step summary file may already hold what earlier commands of the step wrote.
+    try:
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(text if text.endswith("\n") else text + "\n")
+    except OSError as error:
+        raise UsageError(f"cannot write --summary {path} ({error.strerror})") from None

@@ -82,7 +82,7 @@ class CostModel:
         # Every file starts estimated, even when the cache knows its count: the plan must not depend on
         # what an earlier pack happened to count, or a cold and a warm pack of one commit would differ
         # (and so would the prefix the server caches). The cache only saves the counting.
-        self._content = {path: self._guess(f.text) for path, f in self._files.items()}
+        self._content = {path: self._guess(f) for path, f in self._files.items()}
         self.estimated: set[str] = set(self._files)
         self._sig_tokens: dict[str, int | None] = {}
 
@@ -91,9 +91,10 @@ class CostModel:
         line numbers change the text, so they get a key of their own."""
         return derived_key("lines-1", f.content_sha) if self._line_numbers else f.content_sha
 
-    def _guess(self, text: str) -> int:
-        lines = text.count("\n") * 2 if self._line_numbers else 0
-        return int(len(text) / CHARS_PER_TOKEN_GUESS) + lines + 1
+    def _guess(self, f: SourceFile) -> int:
+        """From the text's length, known without loading a lazy text (SourceFile.num_chars)."""
+        lines = f.num_newlines() * 2 if self._line_numbers else 0
+        return int(f.num_chars() / CHARS_PER_TOKEN_GUESS) + lines + 1
 
     def _measure_frame_base(self) -> int:
         block = FileBlock("a", Mode.FULL, "x\n")

@@ -8,6 +8,8 @@ its link text, "symlink to <target>" (see discover.py); it is never followed.
 content_sha is the git blob id of the packed text's bytes, the token-count cache key: git's own id
 from the index when the work-tree file is unchanged (no hashing), else computed; a redacted text gets
 the id of its redacted bytes, so `--no-redact` never reuses a redacted count.
+
+Files git reports clean whose verdict the cache holds are not read here: see read_known.py.
 """
 
 from __future__ import annotations
@@ -24,12 +26,11 @@ from wholerepo.ingest.classify import NO_ATTRIBUTES, classify_content, classify_
 from wholerepo.ingest.discover import Discovery
 from wholerepo.ingest.ignore_rules import load_ignore_rules
 from wholerepo.ingest.read_cache import ContentVerdict, ReadCache
+from wholerepo.ingest.read_known import OPEN_FLAGS, WorkTreeText, decode_text, read_all, read_known
 from wholerepo.ingest.redact import has_secret_trigger, redact_secrets
 from wholerepo.ingest.types import DiscoveredFile, FileOrigin, SkippedFile, SkipReason, SourceFile
 
 DEFAULT_MAX_FILE_BYTES = 1 << 20  # 1 MiB: 0.4% of ruff's text files, 1.2% of torch's, are larger
-_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
-_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +89,15 @@ def read_files(
     files: list[SourceFile] = []
     skipped = list(discovery.skipped)
     num_bytes = 0
+    loader = WorkTreeText(root)
     for found in discovery.files:
         outcome: SourceFile | SkippedFile | None = rules.check(found.path)
         if outcome is None:
             verdict = classify_path(found.path, kept=kept, attributes=attributes)
             if verdict is not None:
                 outcome = SkippedFile(found.path, verdict.reason, verdict.detail)
+        if outcome is None:
+            outcome = read_known(root, found, options.max_file_bytes, (options_key, loader), cache)
         if outcome is None:
             outcome = _read_one(root, found, options, (kept, options_key), cache)
         if isinstance(outcome, SkippedFile):
@@ -121,7 +125,7 @@ def _read_one(
             found.path, SkipReason.SYMLINK_OUTSIDE, "resolves outside the root through a symlink"
         )
     try:
-        fd = os.open(full, _OPEN_FLAGS)
+        fd = os.open(full, OPEN_FLAGS)
     except OSError as error:
         if error.errno == errno.ELOOP:  # a link where the index has a file: same policy as a tracked link
             return _link(full, found) if _stays_inside(root, full) else _outside(found.path, full)
@@ -133,7 +137,7 @@ def _read_one(
         if options.max_file_bytes is not None and info.st_size > options.max_file_bytes:
             detail = f"{info.st_size:,} bytes, over the {options.max_file_bytes:,}-byte cap"
             return SkippedFile(found.path, SkipReason.TOO_LARGE, detail)
-        data = _read_all(fd, info.st_size)
+        data = read_all(fd, info.st_size)
     except OSError as error:
         return SkippedFile(found.path, SkipReason.UNREADABLE, _why_unreadable(error, found))
     finally:
@@ -149,7 +153,7 @@ def _read_one(
     if known.redacted_text is not None and known.redacted_sha is not None:
         text, sha = known.redacted_text, known.redacted_sha
     elif text is None:
-        text = _decode(data)[0]
+        text = decode_text(data)[0]
     return SourceFile(
         found.path, text, len(data), sha, origin=found.origin, invalid_utf8=known.invalid_utf8,
         num_redactions=known.num_redactions,
@@ -166,42 +170,21 @@ def _judge(
     """Classify the content, decode it and redact it: what the cache remembers (and the text)."""
     verdict = classify_content(data, kept=kept)
     if verdict is not None:
-        return ContentVerdict(skip=verdict.reason, detail=verdict.detail), None
-    text, invalid = _decode(data)
+        return ContentVerdict(skip=verdict.reason, detail=verdict.detail, size_bytes=len(data)), None
+    text, invalid = decode_text(data)
     if options.redact and has_secret_trigger(data, text, path):
         result = redact_secrets(text, path)
         if result.num_redactions:
             sha = blob_sha_of(result.text.encode("utf-8", "surrogateescape"))
             redacted = ContentVerdict(
                 invalid_utf8=invalid, num_redactions=result.num_redactions, redacted_text=result.text,
-                redacted_sha=sha,
+                redacted_sha=sha, size_bytes=len(data),
             )  # fmt: skip
             return redacted, result.text
-    return ContentVerdict(invalid_utf8=invalid), text
-
-
-def _read_all(fd: int, size: int) -> bytes:
-    """One read() for files under the cap; a loop for the rare file above Linux's 2 GiB per call."""
-    data = os.read(fd, size)
-    if len(data) < size:
-        chunks = [data]
-        while chunk := os.read(fd, size - sum(map(len, chunks))):
-            chunks.append(chunk)
-        data = b"".join(chunks)
-    return data
-
-
-def _decode(data: bytes) -> tuple[str, bool]:
-    """(text, invalid_utf8). UTF-16 only with its BOM: without one, UTF-16 has NULs and is binary."""
-    if data.startswith(_UTF16_BOMS):
-        try:
-            return data.decode("utf-16"), False
-        except UnicodeDecodeError:
-            pass
-    try:
-        return data.decode("utf-8"), False
-    except UnicodeDecodeError:
-        return data.decode("utf-8", "replace"), True
+    kept_file = ContentVerdict(
+        invalid_utf8=invalid, size_bytes=len(data), num_chars=len(text), num_newlines=text.count("\n")
+    )
+    return kept_file, text
 
 
 def _link(full: str, found: DiscoveredFile) -> SourceFile | SkippedFile:

@@ -1,5 +1,6 @@
 """What reading decided about a file's content, on disk, keyed by the content's blob id and the path, so a
-second pack of an unchanged repository neither classifies nor scans for secrets again.
+second pack of an unchanged repository neither classifies nor scans for secrets again, nor (for files
+git reports clean) reads them at all: read_known.py keys them by the index's blob id, loads text lazily.
 
 Per file a warm read of ruff (10k files, 77 MB) spent ~0.13 s classifying content, ~0.09 s scanning for
 secret triggers and ~0.16 s redacting the 38 files that had one; a lookup costs ~1 us. The key is the
@@ -18,7 +19,7 @@ from wholerepo import paths
 from wholerepo.atomic import write_bytes_atomically
 from wholerepo.ingest.types import SkipReason
 
-STORE_VERSION = 1  # bump when classify_content, has_secret_trigger or redact_secrets change what they decide
+STORE_VERSION = 2  # bump when classify_content, has_secret_trigger or redact_secrets change what they decide
 MAX_ENTRIES = 300_000  # ~30 MB of pickle at most; past it a flush keeps only this run's entries
 
 
@@ -32,6 +33,11 @@ class ContentVerdict(NamedTuple):
     num_redactions: int = 0
     redacted_text: str | None = None  # the whole redacted text: only the few files with secrets carry it
     redacted_sha: str | None = None
+    # what lets read_known.py hand out a kept file without reading it (types.lazy_source_file): its
+    # size, checked against the work tree's (CRLF conversion changes it), and len/newlines of its text
+    size_bytes: int = -1
+    num_chars: int = -1
+    num_newlines: int = -1
 
 
 class ReadCache:

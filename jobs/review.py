@@ -23,7 +23,7 @@ from wholerepo.review.diff import DEFAULT_CONTEXT_LINES, ScopeDiff, diff_scope, 
 from wholerepo.review.findings import ModelAnswer, answer_max_chars, answer_schema, parse_answer
 from wholerepo.review.locate import locate_findings
 from wholerepo.review.report import Coverage, ReviewReport
-from wholerepo.review.scope import ReviewScope
+from wholerepo.review.scope import ReviewScope, ScopeKind
 from wholerepo.runtime.client import complete_chat, select_model
 from wholerepo.runtime.endpoint import Endpoint
 from wholerepo.runtime.profiles import DEFAULT_PACK_PROFILE, ModelProfile, profile_from_name
@@ -157,7 +157,9 @@ def review_changes(request: ReviewRequest, *, progress: Progress | None = None, 
     budget = min(available, request.budget) if request.budget else available
     say(f"packing the repository into {budget:,} tokens ({tokenizer})")
     packed = pack(PackOptions(path=request.root, budget=budget, tokenizer=tokenizer, profile=profile.name,
-                              changed_paths=diff.changed_paths))
+                              changed_paths=diff.changed_paths,
+                              # new files are in the diff; pack them too, like every changed file
+                              untracked=request.scope.kind is ScopeKind.WORKTREE and request.scope.untracked))
     prompt = _prompt(request, diff, packed.text, _nonce(packed.text, diff.text))
     say(f"asking {info.name} for a review")
     answer, attempts, spent = _ask(complete, request, prompt, schema, max_tokens, budget)

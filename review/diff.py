@@ -15,6 +15,9 @@ from wholerepo.review.scope import ReviewScope, ScopeKind
 # the changed files are also packed whole, so the diff only needs to show where the change sits.
 DEFAULT_CONTEXT_LINES = 10
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's well-known empty tree, for repos with no commit
+# Each untracked file costs one `git diff --no-index` (~3 ms); past 500 the tree is more likely an unignored
+# build or venv folder than a change, and would not fit a model's context anyway.
+MAX_UNTRACKED = 500
 _GIT = ("git", "-c", "core.quotepath=off", "-c", "diff.noprefix=false", "-c", "color.ui=never")
 
 
@@ -48,7 +51,8 @@ def _endpoints(root: Path, scope: ReviewScope) -> tuple[list[str], str | None, s
         return [head or EMPTY_TREE], head, None
     if scope.kind is ScopeKind.STAGED:
         return ["--cached", head or EMPTY_TREE], head, None
-    base = _rev(root, scope.base or "")
+    # A push whose first commit has no parent in the clone is reviewed whole, from git's empty tree.
+    base = EMPTY_TREE if scope.kind is ScopeKind.RANGE and scope.base == EMPTY_TREE else _rev(root, scope.base or "")
     if base is None:
         raise UsageError(f"cannot resolve {scope.base!r} to a commit: fetch it first (in CI: fetch-depth: 0)")
     if scope.kind is ScopeKind.BASE:
@@ -70,8 +74,34 @@ def diff_scope(root: Path, scope: ReviewScope, *, context_lines: int = DEFAULT_C
     text = _git(root, "diff", *common, f"--unified={context_lines}", *endpoints, "--")
     status = _git(root, "diff", *common, "--name-status", "-z", *endpoints, "--")
     changed, deleted = _parse_name_status(status)
+    if scope.kind is ScopeKind.WORKTREE and scope.untracked:
+        added = [path for path in _untracked(root) if path not in changed]
+        if len(added) > MAX_UNTRACKED:
+            raise UsageError(f"{len(added)} untracked files (more than {MAX_UNTRACKED}): add the generated ones to "
+                             ".gitignore, or pass --no-untracked to review tracked changes only")
+        text += "".join(_added_file_diff(root, path) for path in added)
+        changed += added
     return ScopeDiff(text=text, changed_paths=tuple(changed), deleted_paths=tuple(deleted),
                      base_commit=base_commit if base_commit != EMPTY_TREE else None, head_commit=head_commit)
+
+
+def _untracked(root: Path) -> list[str]:
+    """Untracked files that .gitignore, .git/info/exclude and core.excludesFile do not exclude; a nested
+    repository shows up as `dir/` and is not a file of this one."""
+    raw = _git(root, "ls-files", "--others", "--exclude-standard", "-z", "--", ".")
+    return sorted(path for path in raw.split("\0") if path and not path.endswith("/"))
+
+
+def _added_file_diff(root: Path, path: str) -> str:
+    """The whole file as an added file, in git's own format (binary files say so in one line)."""
+    done = subprocess.run([*_GIT, "diff", "--no-index", "--no-ext-diff", "--no-textconv", "--no-color",
+                           "--src-prefix=a/", "--dst-prefix=b/", "--", "/dev/null", path],
+                          cwd=root, capture_output=True, check=False)
+    if done.returncode not in (0, 1):  # --no-index exits 1 when the files differ, which they always do here
+        message = done.stderr.decode(errors="replace").strip().splitlines()
+        raise UsageError(f"git diff failed on untracked {path}: {message[-1] if message else 'no message'}; "
+                         "pass --no-untracked to leave untracked files out")
+    return done.stdout.decode("utf-8", errors="surrogateescape")
 
 
 def find_repo_root(path: Path) -> Path:

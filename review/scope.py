@@ -1,13 +1,15 @@
 """What a review looks at: the working tree against HEAD (default), the index (--staged, for pre-commit), a
 branch against its merge base with REF (--base, for pull requests) or a commit range (--range A..B, for
-pre-push). With no flag, the CI's own variables pick the pull/merge request's base, and pre-commit's pre-push
-variables pick the pushed range."""
+pre-push). With no flag, the CI's own variables pick the pull/merge request's base, a GitHub push event its
+before..after range, and pre-commit's pre-push variables pick the pushed range. The work-tree scope includes
+untracked files that .gitignore does not exclude: a brand-new file is part of the change."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 from wholerepo.errors import UsageError
 
@@ -28,10 +30,12 @@ class ReviewScope:
     head: str | None = None  # B for RANGE
     symmetric: bool = False  # A...B: diff from the merge base, as git does
     source: str = "default"  # which flag or CI variable chose this scope, for the report
+    untracked: bool = True  # WORKTREE only: untracked, not ignored files count as added
+    note: str | None = None  # one stderr line when the scope is a fallback (a push whose `before` is unknown)
 
     def describe(self) -> str:
         if self.kind is ScopeKind.WORKTREE:
-            return "working tree vs HEAD"
+            return "working tree vs HEAD" + ("" if self.untracked else " (untracked files left out)")
         if self.kind is ScopeKind.STAGED:
             return "staged changes (index vs HEAD)"
         if self.kind is ScopeKind.BASE:
@@ -45,9 +49,11 @@ def is_ci(env: Mapping[str, str]) -> bool:
 
 
 def resolve_scope(
-    *, staged: bool = False, base: str | None = None, range_spec: str | None = None, env: Mapping[str, str]
+    *, staged: bool = False, base: str | None = None, range_spec: str | None = None, env: Mapping[str, str],
+    untracked: bool = True, root: Path | None = None,
 ) -> ReviewScope:
-    """Flags win; with none, the CI's variables; with neither, the working tree."""
+    """Flags win; with none, the CI's variables; with neither, the working tree. `root` is the repository a
+    GitHub push event's commits are looked up in (default: the current folder)."""
     chosen = [name for name, on in (("--staged", staged), ("--base", bool(base)), ("--range", bool(range_spec))) if on]
     if len(chosen) > 1:
         raise UsageError(f"{' and '.join(chosen)} cannot be combined: pick one scope")
@@ -57,7 +63,12 @@ def resolve_scope(
         return ReviewScope(ScopeKind.BASE, base=_checked_ref(base, "--base"), source="--base")
     if range_spec:
         return _parse_range(range_spec, source="--range")
-    return _scope_from_env(env) or ReviewScope(ScopeKind.WORKTREE)
+    # pre-commit (which sets PRE_COMMIT=1) stashes unstaged edits so the work tree is what gets committed, but
+    # leaves untracked files in place: they are not part of that commit, so they stay out of its review.
+    in_pre_commit = env.get("PRE_COMMIT") == "1"
+    return _scope_from_env(env, root or Path.cwd()) or ReviewScope(
+        ScopeKind.WORKTREE, untracked=untracked and not in_pre_commit,
+        source="pre-commit (untracked files left out)" if in_pre_commit else "default")
 
 
 def _checked_ref(ref: str, flag: str) -> str:
@@ -81,11 +92,19 @@ def _parse_range(spec: str, *, source: str) -> ReviewScope:
     )
 
 
-def _scope_from_env(env: Mapping[str, str]) -> ReviewScope | None:
+def _scope_from_env(env: Mapping[str, str], root: Path) -> ReviewScope | None:
+    github = env.get("GITHUB_ACTIONS", "").lower() == "true"
     # GitHub Actions: GITHUB_BASE_REF is set only for pull_request events (the target branch name).
-    if env.get("GITHUB_ACTIONS", "").lower() == "true" and env.get("GITHUB_BASE_REF"):
+    if github and env.get("GITHUB_BASE_REF"):
         ref = f"origin/{env['GITHUB_BASE_REF']}"
         return ReviewScope(ScopeKind.BASE, base=_checked_ref(ref, "GITHUB_BASE_REF"), source="GitHub Actions pull request")
+    # A push: a clean checkout has no work-tree change, so review the pushed commits (the event's before..after).
+    if github and env.get("GITHUB_EVENT_NAME") == "push":
+        from wholerepo.review.push_event import resolve_push  # runs git; only a push event needs it
+
+        pushed = resolve_push(root, env.get("GITHUB_EVENT_PATH", ""))
+        return ReviewScope(ScopeKind.RANGE, base=pushed.base, head=pushed.head, source="GitHub Actions push",
+                           note=pushed.note)
     # GitLab merge request pipelines: the diff base SHA is what the MR's "Changes" tab shows.
     if env.get("GITLAB_CI", "").lower() == "true":
         if env.get("CI_MERGE_REQUEST_DIFF_BASE_SHA"):

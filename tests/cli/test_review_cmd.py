@@ -155,3 +155,51 @@ def test_server_text_with_markup_is_printed_literally(repo: Path, fake) -> None:
     # The model name echoes back in the error; rich must not read "[/]" in it as markup (a crash).
     result = _run(repo, "--endpoint", fake.base_url, "--model", "[bold]x[/]", env={"CI": "true"})
     assert result.exit_code == 3 and "[bold]x[/]" in result.stderr
+
+
+@pytest.fixture
+def untracked_repo(make_repo, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("CI", raising=False)
+    path = make_repo({"calc.py": "def mean(values):\n    return 0\n", ".gitignore": "*.log\n"})
+    (path / "stats.py").write_text("def ratio(a, b):\n    return a / b  # brand new, never added\n")
+    (path / "run.log").write_text("ignored: not part of any review\n")
+    return path
+
+
+def test_worktree_review_includes_untracked_files(untracked_repo: Path, fake, tmp_path: Path) -> None:
+    fake.answer({"findings": [], "summary": ""})
+    summary = tmp_path / "summary.md"
+    result = CliRunner().invoke(app, ["review", str(untracked_repo), "--endpoint", fake.base_url, "--format", "json",
+                                      "--summary", str(summary)])
+    assert result.exit_code == 0, result.stderr
+    coverage = json.loads(result.stdout)["coverage"]
+    assert coverage["changed_paths"] == ["stats.py"] and coverage["changed_not_whole"] == []
+    assert "stats.py" in [path for paths in coverage["files"].values() for path in paths]  # packed too
+    prompt = json.dumps(fake.chat_requests[-1]["messages"])
+    assert "+    return a / b  # brand new, never added" in prompt and "run.log" not in prompt
+    assert summary.read_text().startswith("## wholerepo review: 0 finding(s)")
+
+
+def test_no_untracked_leaves_new_files_unreviewed(untracked_repo: Path, fake) -> None:
+    result = CliRunner().invoke(app, ["review", str(untracked_repo), "--endpoint", fake.base_url, "--format", "json",
+                                      "--no-untracked"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["coverage"]["changed_paths"] == [] and fake.chat_requests == []
+
+
+def test_github_push_of_a_new_branch_reviews_the_last_commit(make_repo, fake, tmp_path: Path) -> None:
+    repo = make_repo(commits=[{"calc.py": "def mean(values):\n    return 0\n"},
+                              {"calc.py": "def mean(values):\n    return sum(values) / len(values)\n"}])
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"ref": "refs/heads/topic", "before": "0" * 40, "after": head, "created": True}))
+    env = {"CI": "true", "GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push", "GITHUB_BASE_REF": "",
+           "GITHUB_EVENT_PATH": str(event)}
+    fake.answer({"findings": [FINDING], "summary": ""})
+    result = CliRunner().invoke(app, ["review", str(repo), "--endpoint", fake.base_url, "--format", "json"], env=env)
+    assert result.exit_code == 0, result.stderr
+    coverage = json.loads(result.stdout)["coverage"]
+    assert coverage["changed_paths"] == ["calc.py"] and coverage["head_commit"] == head
+    assert coverage["scope_source"] == "GitHub Actions push"
+    notes = [line for line in result.stderr.splitlines() if line.startswith("GitHub push:")]
+    assert len(notes) == 1 and "all zeros" in notes[0] and "last commit" in notes[0]

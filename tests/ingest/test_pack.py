@@ -75,7 +75,7 @@ def test_budget_holds_on_the_final_text_and_nothing_is_lost(project: Path) -> No
         assert {s.path: s.reason for s in result.skipped}["logo.png"] is SkipReason.BINARY
         for f in result.files:
             if f.mode is not Mode.PATH:
-                assert f"path=\"{f.path}\"" in result.text
+                assert f'path="{f.path}"' in result.text
 
 
 def test_degrades_full_then_signatures_then_path(project: Path) -> None:
@@ -149,7 +149,9 @@ def test_formats_line_numbers_and_json_report(project: Path) -> None:
 
 def test_progress_reports_each_stage_and_errors_are_typed(project: Path, tmp_path: Path) -> None:
     seen: list[str] = []
-    _pack_with = pack_repository(PackOptions(path=project, budget=5_000), progress=lambda s, i, n: seen.append(s))
+    _pack_with = pack_repository(
+        PackOptions(path=project, budget=5_000), progress=lambda s, i, n: seen.append(s)
+    )
     assert _pack_with.total_tokens <= 5_000
     assert seen[:4] == list(STAGES[:4]) and set(seen) == set(STAGES)
     plain = tmp_path / "plain"
@@ -174,6 +176,47 @@ def test_cold_and_warm_packs_are_identical(project: Path, tmp_path: Path, monkey
     again = _pack(project, budget=3_500)
     assert cold.text == warm.text == again.text
     assert any(f.mode is Mode.SIGNATURES for f in cold.files)
+
+
+def _cold_and_warm_after(project: Path, tmp_path: Path, monkeypatch, change) -> None:
+    """Warm the caches on the committed tree, apply `change`, then pack with those caches and with empty
+    ones: the warm pack reuses verdicts of unchanged files without reading them, never those of others."""
+    monkeypatch.setenv("WHOLEREPO_HOME", str(tmp_path / "warm-home"))
+    before = _pack(project, budget=3_500)
+    change()
+    warm = _pack(project, budget=3_500)
+    again = _pack(project, budget=3_500)
+    monkeypatch.setenv("WHOLEREPO_HOME", str(tmp_path / "cold-home"))
+    cold = _pack(project, budget=3_500)
+    assert warm.text == again.text == cold.text != before.text
+    assert [(f.path, f.mode, f.tokens) for f in warm.files] == [
+        (f.path, f.mode, f.tokens) for f in cold.files
+    ]
+
+
+def test_a_modified_and_staged_file_packs_the_same_cold_and_warm(
+    project: Path, tmp_path: Path, monkeypatch
+) -> None:
+    def change() -> None:
+        (project / "src/billing.py").write_text(_module("refund", 9))
+        git(project, "add", "src/billing.py")
+
+    _cold_and_warm_after(project, tmp_path, monkeypatch, change)
+    assert "refund_step_8" in _pack(project, budget=100_000).text
+
+
+def test_a_work_tree_edit_not_staged_packs_the_same_cold_and_warm(
+    project: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """The index still holds the old blob id; git reports the file modified, so it is read and hashed."""
+
+    def change() -> None:
+        (project / "src/parser.py").write_text(_module("lexer", 8))  # same length as before: parse -> lexer
+        (project / "README.md").write_text("# Demo\n\nNow about lexing.\n")
+
+    _cold_and_warm_after(project, tmp_path, monkeypatch, change)
+    text = _pack(project, budget=100_000).text
+    assert "lexer_step_7" in text and "parse_step_7" not in text and "Now about lexing." in text
 
 
 def test_questions_on_a_repo_that_fits_give_the_same_pack(project: Path) -> None:

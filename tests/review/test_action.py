@@ -1,7 +1,8 @@
 """Contract: action.yml's own shell steps work. GitHub's runner cannot run here, so the test runs each
 `run:` script of the composite action with bash, with the environment the runner would give it (inputs
 through env, GITHUB_OUTPUT a file), in a real clone whose base branch exists only on its remote; the model
-is the fake OpenAI server (fake_openai.py says why). The SARIF it writes is checked against the schema."""
+is the fake OpenAI server (fake_openai.py says why). The SARIF it writes is checked against the schema, and the
+markdown report must land in $GITHUB_STEP_SUMMARY (or a line saying no review happened)."""
 
 from __future__ import annotations
 
@@ -58,16 +59,22 @@ def test_action_steps_review_a_pull_request(pull_request_clone: Path, fake_opena
     steps = _steps()
     github_output = tmp_path / "github_output"
     github_output.write_text("")
+    step_summary = tmp_path / "step_summary.md"
+    step_summary.write_text("earlier step output\n")
     fetched = _bash(steps["Fetch the base branch"]["run"], pull_request_clone, {"BASE": "main"})
     assert fetched.returncode == 0, fetched.stderr
 
     fake_openai.answer({"findings": [FINDING], "summary": "PASS"})
     env = {"WHOLEREPO_ENDPOINT": fake_openai.base_url, "WHOLEREPO_API_KEY": "", "WHOLEREPO_MODEL": "",
            "BASE": "main", "FAIL_ON": "error", "ON_UNAVAILABLE": "fail", "MAX_FINDINGS": "5",
-           "SARIF_FILE": "wholerepo.sarif", "GITHUB_OUTPUT": str(github_output), "CI": "true"}
+           "SARIF_FILE": "wholerepo.sarif", "GITHUB_OUTPUT": str(github_output), "CI": "true",
+           "GITHUB_STEP_SUMMARY": str(step_summary)}
     review = _bash(steps["review"]["run"], pull_request_clone, env)
     assert review.returncode == 0, review.stderr  # the step records the code; the last step fails the job
     assert github_output.read_text().strip() == "exit-code=1"
+    summary = step_summary.read_text()
+    assert summary.startswith("earlier step output\n## wholerepo review: 1 finding(s)")  # appended, not replaced
+    assert "Division by zero" in summary and "calc.py:2" in summary and "merge-base with origin/main" in summary
     log = json.loads((pull_request_clone / "wholerepo.sarif").read_text())
     jsonschema.Draft4Validator(json.loads((DATA / "sarif-schema-2.1.0.json").read_text())).validate(log)
     (result,) = log["runs"][0]["results"]
@@ -84,7 +91,8 @@ def test_action_review_step_records_exit_3_when_the_server_is_down(pull_request_
     github_output = tmp_path / "github_output"
     env = {"WHOLEREPO_ENDPOINT": f"http://127.0.0.1:{closed_port}", "BASE": "origin/main", "FAIL_ON": "error",
            "ON_UNAVAILABLE": "fail", "MAX_FINDINGS": "5", "SARIF_FILE": "wholerepo.sarif",
-           "GITHUB_OUTPUT": str(github_output)}
+           "GITHUB_OUTPUT": str(github_output), "GITHUB_STEP_SUMMARY": str(tmp_path / "step_summary.md")}
     review = _bash(_steps()["review"]["run"], pull_request_clone, env)
     assert review.returncode == 0 and github_output.read_text().strip() == "exit-code=3"
+    assert (tmp_path / "step_summary.md").read_text().startswith("**wholerepo did not review this change** (exit 3)")
     assert not (pull_request_clone / "wholerepo.sarif").exists()  # nothing uploaded for a review that did not run

@@ -123,3 +123,39 @@ def test_reviewed_version_never_follows_a_symlink_out_of_the_repository(make_rep
     diff = diff_scope(repo, scope)
     assert read_reviewed(repo, scope, diff, "escape/secret.txt") is None
     assert read_reviewed(repo, scope, diff, "app.py") == BASE["app.py"]
+
+
+def test_worktree_scope_includes_untracked_files_whole_and_honours_gitignore(make_repo) -> None:
+    repo = make_repo({**BASE, ".gitignore": "*.log\nbuild/\n"})
+    (repo / "brand new.py").write_text("def added():\n    return 1 / 0\n")
+    (repo / "debug.log").write_text("ignored\n")
+    (repo / "build").mkdir()
+    (repo / "build" / "out.py").write_text("ignored = True\n")
+    (repo / "keep.py").write_text("k = 2\n")
+    scope = ReviewScope(ScopeKind.WORKTREE)
+    diff = diff_scope(repo, scope)
+    assert diff.changed_paths == ("keep.py", "brand new.py")
+    assert "+++ b/brand new.py" in diff.text and "+    return 1 / 0" in diff.text
+    assert "new file mode" in diff.text and "ignored" not in diff.text
+    assert read_reviewed(repo, scope, diff, "brand new.py") == "def added():\n    return 1 / 0\n"
+
+
+def test_no_untracked_leaves_new_files_out(make_repo) -> None:
+    repo = make_repo(BASE)
+    (repo / "new.py").write_text("x = 1\n")
+    diff = diff_scope(repo, ReviewScope(ScopeKind.WORKTREE, untracked=False))
+    assert diff.text == "" and diff.changed_paths == ()
+
+
+def test_staged_and_range_scopes_never_include_untracked_files(make_repo) -> None:
+    repo = make_repo(commits=[BASE, {"keep.py": "k = 3\n"}])
+    (repo / "new.py").write_text("x = 1\n")
+    assert diff_scope(repo, ReviewScope(ScopeKind.STAGED)).changed_paths == ()
+    ranged = diff_scope(repo, ReviewScope(ScopeKind.RANGE, base="HEAD~1", head="HEAD"))
+    assert ranged.changed_paths == ("keep.py",) and "new.py" not in ranged.text
+
+
+def test_untracked_file_in_a_repository_without_commits(make_repo) -> None:
+    repo = make_repo({"a.py": "a = 1\n"}, commit=False)
+    diff = diff_scope(repo, ReviewScope(ScopeKind.WORKTREE))
+    assert diff.changed_paths == ("a.py",) and "+a = 1" in diff.text

@@ -61,6 +61,7 @@ def test_shipped_hook_under_pre_commit(tmp_path: Path, make_repo, fake_openai) -
                       ".pre-commit-config.yaml": json.dumps(config)})  # JSON is YAML
     (repo / "calc.py").write_text("def mean(values):\n    return sum(values) / len(values)\n")
     _git(repo, "add", "calc.py")
+    (repo / "scratch.py").write_text("UNTRACKED_SCRATCH = 1\n")  # not part of the commit: not reviewed
     home = tmp_path / "pre-commit-home"
 
     fake_openai.answer({"findings": [FINDING], "summary": "PASS"})
@@ -70,6 +71,7 @@ def test_shipped_hook_under_pre_commit(tmp_path: Path, make_repo, fake_openai) -
     assert "calc.py:2: error [wholerepo/bug] Division by zero" in failed.stdout
     (chat,) = fake_openai.chat_requests  # one serial call, not one per file
     assert "+    return sum(values) / len(values)" in chat["messages"][0]["content"]
+    assert "UNTRACKED_SCRATCH" not in json.dumps(chat["messages"])
 
     fake_openai.answer({"findings": [], "summary": "fine"})
     passed = _pre_commit(repo, "--hook-stage", "manual", "wholerepo-review", home=home)

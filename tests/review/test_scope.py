@@ -1,11 +1,17 @@
 """Contract: flags pick the scope, and with no flag the CI's variables do; conflicting flags are usage
-errors (exit 2)."""
+errors (exit 2). A GitHub push event reviews its before..after range in a real repository, falling back to
+the last commit (with a one-line note) when `before` is unusable."""
 
 from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
 
 import pytest
 
 from wholerepo.errors import UsageError
+from wholerepo.review.diff import diff_scope
 from wholerepo.review.scope import ScopeKind, is_ci, resolve_scope
 
 
@@ -71,3 +77,63 @@ def test_pre_push_range_and_new_branch() -> None:
 @pytest.mark.parametrize(("value", "expected"), [("true", True), ("1", True), ("TRUE", True), ("", False), ("false", False)])
 def test_is_ci(value: str, expected: bool) -> None:
     assert is_ci({"CI": value}) is expected
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def _push_env(tmp_path: Path, event: dict[str, object]) -> dict[str, str]:
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps({"ref": "refs/heads/main", **event}))  # the shape GitHub writes, trimmed
+    return {"CI": "true", "GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push", "GITHUB_BASE_REF": "",
+            "GITHUB_EVENT_PATH": str(path)}
+
+
+@pytest.fixture
+def pushed(make_repo) -> Path:
+    return make_repo(commits=[{"a.py": "a = 1\n"}, {"b.py": "b = 1\n"}, {"c.py": "c = 1\n"}])
+
+
+def test_github_push_reviews_before_to_after(pushed: Path, tmp_path: Path) -> None:
+    before, after = _git(pushed, "rev-parse", "HEAD~2"), _git(pushed, "rev-parse", "HEAD")
+    scope = resolve_scope(env=_push_env(tmp_path, {"before": before, "after": after}), root=pushed)
+    assert (scope.kind, scope.base, scope.head, scope.note) == (ScopeKind.RANGE, before, after, None)
+    assert scope.source == "GitHub Actions push"
+    assert diff_scope(pushed, scope).changed_paths == ("b.py", "c.py")  # both pushed commits, not just the last
+
+
+@pytest.mark.parametrize("before", ["0" * 40, "f" * 40, None])  # new branch, not in the clone, absent
+def test_github_push_without_usable_before_reviews_the_last_commit(pushed: Path, tmp_path: Path,
+                                                                    before: str | None) -> None:
+    event = {"after": _git(pushed, "rev-parse", "HEAD")} | ({"before": before} if before else {})
+    scope = resolve_scope(env=_push_env(tmp_path, event), root=pushed)
+    assert (scope.base, scope.head) == (_git(pushed, "rev-parse", "HEAD~1"), _git(pushed, "rev-parse", "HEAD"))
+    assert scope.note and "last commit" in scope.note and "\n" not in scope.note
+    assert diff_scope(pushed, scope).changed_paths == ("c.py",)
+
+
+def test_github_push_of_a_root_commit_reviews_every_file(make_repo, tmp_path: Path) -> None:
+    repo = make_repo({"a.py": "a = 1\n", "b.py": "b = 2\n"})
+    scope = resolve_scope(env=_push_env(tmp_path, {"before": "0" * 40, "after": _git(repo, "rev-parse", "HEAD")}),
+                          root=repo)
+    assert scope.note and "every file" in scope.note
+    diff = diff_scope(repo, scope)
+    assert diff.changed_paths == ("a.py", "b.py") and "+b = 2" in diff.text and diff.base_commit is None
+
+
+def test_github_push_with_unreadable_event_file_still_reviews_the_last_commit(pushed: Path, tmp_path: Path) -> None:
+    env = {**_push_env(tmp_path, {}), "GITHUB_EVENT_PATH": str(tmp_path / "missing.json")}
+    scope = resolve_scope(env=env, root=pushed)
+    assert scope.head == _git(pushed, "rev-parse", "HEAD") and scope.note and "GITHUB_EVENT_PATH" in scope.note
+
+
+def test_no_untracked_flag_reaches_the_worktree_scope() -> None:
+    assert resolve_scope(env={}).untracked is True
+    scope = resolve_scope(env={}, untracked=False)
+    assert scope.untracked is False and "untracked files left out" in scope.describe()
+
+
+def test_under_pre_commit_untracked_files_are_not_part_of_the_commit() -> None:
+    scope = resolve_scope(env={"PRE_COMMIT": "1"})
+    assert (scope.kind, scope.untracked) == (ScopeKind.WORKTREE, False)
