@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 from wholerepo import paths
 from wholerepo.atomic import write_bytes_atomically
+from wholerepo.ingest.pickle_store import load_pickled_dict
 from wholerepo.ingest.types import SkipReason
 
 STORE_VERSION = 2  # bump when classify_content, has_secret_trigger or redact_secrets change what they decide
@@ -48,13 +49,7 @@ class ReadCache:
         self._entries: dict[str, ContentVerdict] = {}
         self._used: set[str] = set()
         self._dirty = False
-        try:
-            with self._file.open("rb") as handle:
-                loaded = pickle.load(handle)
-            if isinstance(loaded, dict):
-                self._entries = loaded
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError):
-            self._entries = {}
+        self._entries = load_pickled_dict(self._file)
 
     @staticmethod
     def key(content_sha: str, path: str, options_key: str) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from wholerepo import paths
 from wholerepo.atomic import write_bytes_atomically
+from wholerepo.ingest.pickle_store import load_pickled_dict
 
 STORE_VERSION = 1  # bump when extract_signatures changes its output
 
@@ -22,13 +23,7 @@ class SignatureCache:
         self._file = (folder or paths.cache_dir()) / f"signatures-v{STORE_VERSION}.pickle"
         self._entries: dict[str, str | None] = {}
         self._dirty = False
-        try:
-            with self._file.open("rb") as handle:
-                loaded = pickle.load(handle)
-            if isinstance(loaded, dict):
-                self._entries = loaded
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError):
-            self._entries = {}  # a missing or damaged cache is rebuilt, never an error
+        self._entries = load_pickled_dict(self._file)
 
     def __contains__(self, key: str) -> bool:
         return key in self._entries
