@@ -31,7 +31,7 @@ from wholerepo.kernels import reference as ref  # noqa: E402
 from wholerepo.kernels.compress_kv import compress_kv  # noqa: E402
 from wholerepo.kernels.config import AttentionConfig  # noqa: E402
 from wholerepo.kernels.index_topk import index_topk, index_topk_prefill  # noqa: E402
-from wholerepo.kernels.inputs import DecodeInputs, c128a_indices, make_decode_inputs  # noqa: E402
+from wholerepo.kernels.inputs import DecodeInputs, c128a_indices, indexer_fp8, make_decode_inputs  # noqa: E402
 from wholerepo.kernels.sparse_attention import (  # noqa: E402
     BUSY_HEAD_ROWS,
     GPU_CANDIDATES,
@@ -140,18 +140,29 @@ def to_fp8(cache: torch.Tensor, cfg: AttentionConfig) -> torch.Tensor:
 
 
 def decode_case(bench: Bench, cfg: AttentionConfig, batch: int, context: int, tunings: Tunings) -> None:
+    """index_topk (bf16 keys, fp8 keys), sparse attention (bf16 rows, fp8 rows), and the whole c4a decode in
+    two layouts: all bf16 (the issue's floor), and vLLM's caches (fp8 indexer keys + fp8 rows)."""
     dev = bench.device
     inp = make_decode_inputs(cfg, batch, context, device=dev, seed=context + batch)
+    fp8_idx = indexer_fp8(inp)
     shape = f"{cfg.name} B={batch} ctx={_tok(context)}"
     n, k, w = inp.comp_kv.shape[1], cfg.index_topk, cfg.window
-    idx = index_topk(inp.index_q, inp.index_w, inp.index_k, inp.positions, k, cfg.ratio)
     sub = slice(0, min(batch, 4))
     scores = ref.index_scores(inp.index_q[sub], inp.index_w[sub], inp.index_k[sub], inp.positions[sub], cfg.ratio)
-    check = topk_ok(idx[sub].cpu(), scores.cpu(), k)
-    idx_bytes = batch * (n * cfg.index_dim * 2 + n * 4 * 2)  # keys once; scores written + read once (L2)
+    keys8 = ref.dequantize_index_fp8(fp8_idx.k[sub].view(torch.uint8), fp8_idx.k_scale[sub])
+    scores8 = ref.index_scores(fp8_idx.q[sub].float(), fp8_idx.w[sub], keys8, inp.positions[sub], cfg.ratio)
     idx_flops = batch * 2.0 * cfg.index_heads * cfg.index_dim * n
-    bench.add("index_topk", "c4a decode", shape, "bf16", lambda: index_topk(
-        inp.index_q, inp.index_w, inp.index_k, inp.positions, k, cfg.ratio), idx_bytes, idx_flops, check, graph=True)
+    select = {  # label: (index_topk call, its bytes: keys once, scores written + read once, reference scores)
+        "bf16": (lambda: index_topk(inp.index_q, inp.index_w, inp.index_k, inp.positions, k, cfg.ratio),
+                 batch * (n * cfg.index_dim * 2 + n * 4 * 2), scores),
+        "fp8": (lambda: index_topk(fp8_idx.q, fp8_idx.w, fp8_idx.k, inp.positions, k, cfg.ratio,
+                                   key_scales=fp8_idx.k_scale),
+                batch * (n * (cfg.index_dim + 4) + n * 4 * 2), scores8),
+    }
+    for label, (fn, nbytes, want) in select.items():
+        bench.add("index_topk", f"c4a decode, {label} keys", shape, label, fn, nbytes, idx_flops,
+                  topk_ok(fn()[sub].cpu(), want.cpu(), k))
+    idx = select["bf16"][0]()
     entries = w + k
     attn_flops = batch * 4.0 * cfg.n_heads * cfg.head_dim * entries
     fp8_rows = DecodeInputs(**{**{f: getattr(inp, f) for f in inp.__dataclass_fields__},
@@ -165,14 +176,15 @@ def decode_case(bench: Bench, cfg: AttentionConfig, batch: int, context: int, tu
         nbytes = batch * (entries * row_bytes + 2 * 2 * cfg.n_heads * cfg.head_dim)
         bench.add("sparse_attention", f"c4a decode {label}", shape, label,
                   lambda a=args, t=tuning: sparse_attention(*a, tuning=t), nbytes, attn_flops, f"err {err:.1e}")
+        pick, idx_bytes, _ = select[label]  # bf16 rows with bf16 keys; fp8 rows with fp8 keys (vLLM's layout)
 
-        def pipeline(d=data, tuning=tuning):
-            sel = index_topk(d.index_q, d.index_w, d.index_k, d.positions, k, cfg.ratio)
-            return sparse_attention(d.q, d.window_kv, d.comp_kv, sel, d.positions, d.sink, d.inv_freq, cfg,
+        def pipeline(d=data, tuning=tuning, pick=pick):
+            return sparse_attention(d.q, d.window_kv, d.comp_kv, pick(), d.positions, d.sink, d.inv_freq, cfg,
                                     tuning=tuning)
 
-        bench.add("c4a decode", f"indexer+topk+attn {label}", shape, label, pipeline,
-                  idx_bytes + nbytes, idx_flops + attn_flops, "parts checked", graph=True)
+        name = "indexer+topk+attn bf16" if label == "bf16" else "indexer+topk+attn fp8 keys + fp8 rows (vLLM layout)"
+        bench.add("c4a decode", name, shape, label, pipeline, idx_bytes + nbytes, idx_flops + attn_flops,
+                  "parts checked", graph=True)
 
 
 def c128a_case(bench: Bench, cfg: AttentionConfig, batch: int, context: int, tunings: Tunings) -> None:
@@ -266,69 +278,153 @@ def prefill_case(bench: Bench, cfg: AttentionConfig, length: int, tuning: AttnTu
 
 
 def probe_indexer(bench: Bench, cfg: AttentionConfig, batch: int, context: int) -> None:
-    """Time each launch of index_topk alone (graph replays), and the two select paths end to end."""
+    """Time each launch of index_topk alone (graph replays), and the select paths end to end."""
+    from wholerepo.kernels import filter_select as fs
     from wholerepo.kernels import index_topk as it
     from wholerepo.kernels import radix_select as rs
 
     inp = make_decode_inputs(cfg, batch, context, device=bench.device, seed=2)
+    fp8 = indexer_fp8(inp)
     n, k = inp.index_k.shape[1], cfg.index_topk
+    t = fs.candidates_per_block(n, k)
+    blocks = triton.cdiv(n, fs.BLOCK_KEYS)
     scores = torch.empty(batch, n, device="cuda")
+    cand = torch.empty(batch, blocks * t, device="cuda", dtype=torch.int64)
     hist = torch.zeros(batch, rs.HIST_WORDS, device="cuda", dtype=torch.int32)
     out = torch.empty(batch, k, device="cuda", dtype=torch.int32)
     shape = f"{cfg.name} B={batch} ctx={_tok(context)}"
     key_bytes, score_bytes = batch * n * cfg.index_dim * 2, batch * n * 4
-    grid = (batch, triton.cdiv(n, it.SCORE_TILE * it.SCORE_TILES))
+    key8_bytes = batch * n * (cfg.index_dim + 4)
     pgrid = (batch, triton.cdiv(n, rs.PASS_BLOCK))
 
-    def scores_fn():
-        it._index_scores_kernel[grid](
-            inp.index_q, inp.index_w, inp.index_k, inp.positions, scores, hist, n, inp.index_q.stride(0),
-            inp.index_q.stride(1), inp.index_w.stride(0), inp.index_k.stride(0), inp.index_k.stride(1),
-            scores.stride(0), hist.stride(0), RATIO=4, HI=cfg.index_heads, DI=cfg.index_dim,
-            BLOCK_N=it.SCORE_TILE, TILES=it.SCORE_TILES, WITH_HIST=True, DOT_F32=False, num_warps=4, num_stages=4)
+    def scores_fn(mode, aux, cand_t=1, fp8_keys=False):
+        if fp8_keys:
+            return lambda: it.launch_scores(fp8.q, fp8.w, fp8.k, fp8.k.stride(0), inp.positions, 4, scores, aux, mode,
+                                            cand_t, fp8.k_scale, fp8.k_scale.stride(0))
+        return lambda: it.launch_scores(inp.index_q, inp.index_w, inp.index_k, inp.index_k.stride(0), inp.positions,
+                                        4, scores, aux, mode, cand_t)
 
-    def pass_fn(level, scatter_max=0):
-        return lambda: rs._radix_pass_kernel[pgrid](scores, inp.positions, hist, k, n, scores.stride(0),
-                                                    hist.stride(0), LEVEL=level, RATIO=4, BLOCK=rs.PASS_BLOCK,
-                                                    SCATTER_MAX=scatter_max, num_warps=8)
+    bench.add("probe", "scores only", shape, "bf16", scores_fn(it.SCORES_ONLY, scores), key_bytes, 0.0, "-")
+    bench.add("probe", "scores only, fp8 keys", shape, "fp8", scores_fn(it.SCORES_ONLY, scores, fp8_keys=True),
+              key8_bytes, 0.0, "-")
+    bench.add("probe", f"scores + candidates (T={t})", shape, "bf16", scores_fn(it.CANDIDATES, cand, t), key_bytes,
+              0.0, "-")
+    bench.add("probe", f"scores + candidates (T={t}), fp8 keys", shape, "fp8",
+              scores_fn(it.CANDIDATES, cand, t, fp8_keys=True), key8_bytes, 0.0, "-")
+    scores_fn(it.CANDIDATES, cand, t)()
+    bench.add("probe", "filter finish", shape, "i64",
+              lambda: fs.filter_finish(scores, cand, inp.positions, out, k, 4, t), 8.0 * cand.numel(), 0.0, "-")
+    log(f"probe {shape}: blocks re-read by the filter per row: {_overflowing_blocks(cand, t, k)}")
+    bench.add("probe", "scores + digit-0 histogram", shape, "bf16", scores_fn(it.DIGIT0_HIST, hist), key_bytes, 0.0,
+              "-")
+    hist.zero_()
+    scores_fn(it.DIGIT0_HIST, hist)()
+
+    def pass_fn():
+        rs._radix_pass_kernel[pgrid](scores, inp.positions, hist, k, n, scores.stride(0), hist.stride(0), LEVEL=1,
+                                     RATIO=4, BLOCK=rs.PASS_BLOCK, SCATTER_MAX=rs.SCATTER_MAX, num_warps=8)
+
+    bench.add("probe", f"radix pass 1 (digit 1, scatter ≤ {rs.SCATTER_MAX})", shape, "fp32", pass_fn, score_bytes,
+              0.0, "-")
+    hist[:, rs.BINS:2 * rs.BINS].zero_()  # the replays above added into digit 1's histogram: count it once
+    pass_fn()
 
     def compact_fn():
         hist[:, rs.N_STATE + 2 * (rs.N_DIGITS + 1):].zero_()  # counters and `done` start at 0 each replay
         rs.compact_and_finish(scores, inp.positions, hist, out, k, 4)
 
-    bench.add("probe", "scores + digit-0 histogram", shape, "bf16", scores_fn, key_bytes, 0.0, "-")
-    hist.zero_()
-    scores_fn()
-    bench.add("probe", "radix pass 1 (digit 1, histogram)", shape, "fp32", pass_fn(1), score_bytes, 0.0, "-")
-    bench.add("probe", f"radix pass 1 (digit 1, scatter ≤ {rs.SCATTER_MAX})", shape, "fp32",
-              pass_fn(1, rs.SCATTER_MAX), score_bytes, 0.0, "-")
-    hist[:, rs.BINS:2 * rs.BINS].zero_()  # the replays above added into digit 1's histogram: count it once
-    pass_fn(1)()
-    matched = hist[:, rs.BINS:2 * rs.BINS].sum(dim=1)
-    log(f"probe {shape}: keys matching digit 0 per row min {matched.min().item()} max {matched.max().item()}")
-    n_cand = "-"
-    bench.add("probe", "compact + finish", shape, "fp32", compact_fn, score_bytes, 0.0, "-")
-    n_cand = f"candidates max {hist[:, rs.N_STATE + 2 * (rs.N_DIGITS + 1) + 1].max().item()} per row"
-    log(f"probe {shape}: {n_cand}")
-    bench.add("probe", "old radix pass 2", shape, "fp32", pass_fn(2), score_bytes, 0.0, "-")
-    bench.add("probe", "old radix pass 3", shape, "fp32", pass_fn(3), score_bytes, 0.0, "-")
-    bench.add("probe", "old radix select", shape, "fp32", lambda: rs._radix_select_kernel[pgrid](
-        scores, inp.positions, hist, out, k, n, scores.stride(0), hist.stride(0), out.stride(0),
-        RATIO=4, BLOCK=rs.PASS_BLOCK, OUT_BLOCK=256, num_warps=8), score_bytes, 0.0, "-")
-    bench.add("probe", "hist zero", shape, "i32",
+    bench.add("probe", "radix compact + finish", shape, "fp32", compact_fn, score_bytes, 0.0, "-")
+    bench.add("probe", "radix state zero", shape, "i32",
               lambda: torch.zeros(batch, rs.HIST_WORDS, device="cuda", dtype=torch.int32), 4.0 * batch, 0.0, "-")
     bench.add("probe", "torch.topk on scores", shape, "fp32", lambda: scores.topk(k, dim=1), score_bytes, 0.0, "-")
-    for compact, scatter_max in ((False, rs.SCATTER_MAX), (True, 0), (True, rs.SCATTER_MAX)):
-        got = it._scores_and_topk(inp.index_q, inp.index_w, inp.index_k, inp.index_k.stride(0), inp.positions, k,
-                                  4, out, compact=compact, scatter_max=scatter_max)
-        ref_scores = ref.index_scores(inp.index_q[:2], inp.index_w[:2], inp.index_k[:2], inp.positions[:2], 4)
-        check = topk_ok(got[:2].cpu(), ref_scores.cpu(), k) + ("; " + n_cand if compact else "")
-        name = f"{'compact' if compact else 'old 4-pass'}, scatter ≤ {scatter_max}"
+    ref_scores = ref.index_scores(inp.index_q[:2], inp.index_w[:2], inp.index_k[:2], inp.positions[:2], 4)
+    paths = {"filter, finish fused (default)": {"select": "filter"},
+             "filter, finish launched": {"select": "filter", "fused": False}, "radix": {"select": "radix"}}
+    for name, path in paths.items():
+        got = it._scores_and_topk(inp.index_q, inp.index_w, inp.index_k, inp.index_k.stride(0), inp.positions, k, 4,
+                                  out, **path)
         bench.add("probe", f"index_topk {name} (all launches)", shape, "bf16",
-                  lambda c=compact, m=scatter_max: it._scores_and_topk(
-                      inp.index_q, inp.index_w, inp.index_k, inp.index_k.stride(0), inp.positions, k, 4, out,
-                      compact=c, scatter_max=m),
-                  key_bytes + 2 * score_bytes, 0.0, check)
+                  lambda p=path: it._scores_and_topk(inp.index_q, inp.index_w, inp.index_k, inp.index_k.stride(0),
+                                                     inp.positions, k, 4, out, **p),
+                  key_bytes + 2 * score_bytes, 0.0, topk_ok(got[:2].cpu(), ref_scores.cpu(), k))
+    keys8 = ref.dequantize_index_fp8(fp8.k[:2].view(torch.uint8), fp8.k_scale[:2])
+    ref8 = ref.index_scores(fp8.q[:2].float(), fp8.w[:2], keys8, inp.positions[:2], 4)
+    got = index_topk(fp8.q, fp8.w, fp8.k, inp.positions, k, 4, key_scales=fp8.k_scale)
+    bench.add("probe", "index_topk filter (all launches), fp8 keys", shape, "fp8",
+              lambda: index_topk(fp8.q, fp8.w, fp8.k, inp.positions, k, 4, key_scales=fp8.k_scale),
+              key8_bytes + 2 * score_bytes, 0.0, topk_ok(got[:2].cpu(), ref8.cpu(), k))
+
+
+def probe_pipeline(bench: Bench, cfg: AttentionConfig, batch: int, context: int) -> None:
+    """The bf16 c4a decode with each launch-level choice off in turn: PDL, the fused finish, the filter."""
+    from wholerepo.kernels import _launch
+    from wholerepo.kernels import index_topk as it
+
+    inp = make_decode_inputs(cfg, batch, context, device=bench.device, seed=3)
+    n, k = inp.index_k.shape[1], cfg.index_topk
+    out = torch.empty(batch, k, device="cuda", dtype=torch.int32)
+    shape = f"{cfg.name} B={batch} ctx={_tok(context)}"
+    nbytes = batch * (n * cfg.index_dim * 2 + n * 8 + (cfg.window + k) * 2 * cfg.head_dim)
+
+    def run(pdl: bool, **path):
+        def fn():
+            before, _launch.PDL_ENABLED = _launch.PDL_ENABLED, pdl
+            try:
+                sel = it._scores_and_topk(inp.index_q, inp.index_w, inp.index_k, inp.index_k.stride(0), inp.positions,
+                                          k, cfg.ratio, out, **path)
+                return sparse_attention(inp.q, inp.window_kv, inp.comp_kv, sel, inp.positions, inp.sink,
+                                        inp.inv_freq, cfg)
+            finally:
+                _launch.PDL_ENABLED = before
+        return fn
+
+    want = run(False, select="radix")()
+    for name, pdl, path in (("filter fused + PDL (default)", True, {}), ("filter fused, no PDL", False, {}),
+                            ("filter launched + PDL", True, {"fused": False}),
+                            ("filter launched, no PDL", False, {"fused": False}),
+                            ("radix + PDL", True, {"select": "radix"}), ("radix, no PDL", False, {"select": "radix"})):
+        try:
+            err = rel_err(run(pdl, **path)(), want)
+            bench.add("probe", f"c4a decode bf16: {name}", shape, "bf16", run(pdl, **path), nbytes, 0.0,
+                      f"vs radix {err:.1e}")
+        except Exception as exc:  # noqa: BLE001 - one variant failing (PDL in a graph, say) must not cost the rest
+            log(f"probe pipeline {name} failed: {type(exc).__name__}: {str(exc)[:300]}")
+
+
+def probe_scores_launch(bench: Bench, cfg: AttentionConfig, batch: int, context: int) -> None:
+    """index_topk (scores + fused filter finish) with the keys read by pointer loads (not pipelined by Triton)
+    or through a TMA descriptor at several pipeline depths, bf16 and fp8 keys; the default is printed."""
+    from wholerepo.kernels import index_topk as it
+
+    inp = make_decode_inputs(cfg, batch, context, device=bench.device, seed=4)
+    fp8 = indexer_fp8(inp)
+    n, k = inp.index_k.shape[1], cfg.index_topk
+    shape = f"{cfg.name} B={batch} ctx={_tok(context)}"
+    calls = {"bf16": (lambda: index_topk(inp.index_q, inp.index_w, inp.index_k, inp.positions, k, cfg.ratio),
+                      batch * n * (cfg.index_dim * 2 + 8)),
+             "fp8": (lambda: index_topk(fp8.q, fp8.w, fp8.k, inp.positions, k, cfg.ratio, key_scales=fp8.k_scale),
+                     batch * n * (cfg.index_dim + 4 + 8))}
+    default = (it.TMA_KEYS, dict(it.SCORES_LAUNCH))
+    log(f"probe_scores_launch: default TMA={default[0]} {default[1]}")
+    try:
+        for label, (fn, nbytes) in calls.items():
+            for tma, stages in ((False, 4), (True, 3), (True, 4), (True, 6)):
+                it.TMA_KEYS, it.SCORES_LAUNCH = tma, {"num_warps": 4, "num_stages": stages}
+                try:
+                    bench.add("probe", f"index_topk, keys by {'TMA' if tma else 'pointer'}, {stages} stages", shape,
+                              label, fn, nbytes, 0.0, "-")
+                except Exception as exc:  # noqa: BLE001 - a variant that does not compile is logged, not fatal
+                    log(f"probe_scores_launch {label} tma={tma} stages={stages} failed: {str(exc)[:200]}")
+    finally:
+        it.TMA_KEYS, it.SCORES_LAUNCH = default
+
+
+def _overflowing_blocks(cand: torch.Tensor, t: int, k: int) -> str:
+    """Per row, how many blocks held more of the pool's top k than their T candidates (θ > τ): min/max."""
+    keys = (cand >> 32) & 0xFFFFFFFF
+    tau = keys.topk(k, dim=1).values[:, -1:]
+    over = (keys.view(cand.shape[0], -1, t)[:, :, -1] > tau).sum(dim=1)
+    return f"min {over.min().item()} max {over.max().item()}"
 
 
 def sweep(bench: Bench, cases: list[tuple[AttentionConfig, int, int]]) -> Tunings:
@@ -392,10 +488,12 @@ def main() -> None:
         flash, pro = AttentionConfig.from_name("flash"), AttentionConfig.from_name("pro")
         if opts.probe:
             for batch in (1, 32):
-                try:
-                    probe_indexer(bench, flash, batch, 1 << 20)
-                except Exception as exc:  # noqa: BLE001 - a broken probe must not cost the main table
-                    log(f"probe B={batch} failed: {type(exc).__name__}: {str(exc)[:300]}")
+                for probe in (probe_scores_launch, probe_indexer, probe_pipeline):
+                    try:
+                        probe(bench, flash, batch, 1 << 20)
+                    except Exception as exc:  # noqa: BLE001 - a broken probe must not cost the main table
+                        log(f"{probe.__name__} B={batch} failed: {type(exc).__name__}: {str(exc)[:300]}")
+                    torch.cuda.empty_cache()
             write_outputs(bench, opts.out, gpu, commit, stem="probe")
             bench.rows.clear()
         tunings: Tunings = {}

@@ -14,6 +14,21 @@ def interpreted(t: torch.Tensor) -> bool:
     return t.device.type == "cpu" or os.environ.get("TRITON_INTERPRET") == "1"
 
 
+PDL_ENABLED = True  # programmatic dependent launch between the decode kernels on sm_90+ (bench compares off)
+
+
+def use_pdl(t: torch.Tensor) -> bool:
+    """Hopper and later overlap a kernel's launch and prologue with the previous kernel's tail (PDL); the
+    kernels wait (griddepcontrol.wait) before reading what that kernel wrote."""
+    return (PDL_ENABLED and t.device.type == "cuda" and not interpreted(t)
+            and torch.cuda.get_device_capability(t.device)[0] >= 9)
+
+
+def pdl_launch(pdl: bool) -> dict[str, bool]:
+    """The launch option, passed only when on (the CPU interpreter takes no launch_pdl)."""
+    return {"launch_pdl": True} if pdl else {}
+
+
 def check_shape(name: str, t: torch.Tensor, shape: tuple[int, ...]) -> None:
     if tuple(t.shape) != shape:
         raise UsageError(f"{name} has shape {tuple(t.shape)}, expected {shape}: pass tensors shaped as documented")

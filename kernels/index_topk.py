@@ -1,11 +1,12 @@
 """Lightning-indexer scores + exact top-k in Triton, for decode (one query per sequence) and prefill.
 
-Scores: one program scores 1024 keys of one query: [HI, DI] x [DI, 64] tiles on the tensor cores, ReLU,
-per-head weights; then it histograms the top 8 bits of the scores it wrote (digit 0 of the select).
-Top-k: kernels/radix_select.py finishes the radix select over the fp32 scores' order-preserving keys
-(digit 1 in one pass, then one compact-and-finish launch), spread over many programs (batch 1 at 1M has
-one row of 262,144 scores, too much for one SM), with no host round trip (CUDA-graph capturable).
-Ties at the threshold are taken in any order.
+Scores: one program scores 1024 keys of one query: [HI, DI] x [DI, 64] tiles on the tensor cores (bf16, or
+fp8 keys and query as in vLLM's indexer cache), ReLU, per-head weights. Top-k, by default
+(kernels/filter_select.py): the same program keeps its block's top T keys as candidates, and one finishing
+launch per row selects among them and verifies that no block held more. The older radix path
+(kernels/radix_select.py: digit-0 histogram here, then passes over the whole row) stays selectable for the
+bench's side-by-side. Both are exact, need no host round trip (CUDA-graph capturable), and take ties at the
+threshold in any order.
 """
 
 from __future__ import annotations
@@ -13,22 +14,58 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
+from triton.language.extra.cuda import gdc_launch_dependents
+from triton.tools.tensor_descriptor import TensorDescriptor
 
-from wholerepo.kernels._launch import check_dtype, check_last_contiguous, check_power_of_two, interpreted
+from wholerepo.errors import UsageError
+from wholerepo.kernels._launch import (
+    check_dtype,
+    check_last_contiguous,
+    check_power_of_two,
+    interpreted,
+    use_pdl,
+)
+from wholerepo.kernels.filter_select import (
+    POOL_CHUNK_FUSED,
+    _block_candidates,
+    candidates_per_block,
+    filter_finish,
+    finish_if_last,
+    pool_chunk,
+    row_counters,
+)
 from wholerepo.kernels.radix_select import BINS, HIST_WORDS, _order_key, select_topk
 
 SCORE_TILE = 64  # keys per tensor-core tile; 64 x 16 tiles, 4 warps, 4 stages was the fastest of 7 variants
 SCORE_TILES = 16  # on the H200 (21.8 µs at batch 1, 1M; 655 µs at batch 32), see kernels/README.md
 PREFILL_SCORE_BYTES = 1 << 30  # cap the [rows, N] fp32 score buffer of one prefill sub-chunk at 1 GiB
+FUSED_FINISH = True  # the filter select finishes inside the scores launch (its last program per row)
+TMA_KEYS = True  # read the keys through a TMA descriptor where possible (bench compares off)
+SCORES_LAUNCH = {"num_warps": 4, "num_stages": 4}  # the bench's probe tries others
+
+
+# what the scores kernel adds after the scores (its OUT): nothing, digit 0's histogram, the block's candidates
+SCORES_ONLY, DIGIT0_HIST, CANDIDATES = (tl.constexpr(i) for i in range(3))
 
 
 @triton.jit
 def _index_scores_kernel(
-    q_ptr, w_ptr, k_ptr, pos_ptr, scores_ptr, hist_ptr,
-    N, stride_qb, stride_qh, stride_wb, stride_kb, stride_kn, stride_sb, stride_hb,
+    q_ptr, w_ptr, k_ptr, k_desc, ks_ptr, pos_ptr, scores_ptr, aux_ptr, out_ptr, count_ptr,
+    N, topk, desc_rows_b, stride_qb, stride_qh, stride_wb, stride_kb, stride_kn, stride_ksb, stride_sb, stride_ab,
+    stride_ob,
     RATIO: tl.constexpr, HI: tl.constexpr, DI: tl.constexpr, BLOCK_N: tl.constexpr, TILES: tl.constexpr,
-    WITH_HIST: tl.constexpr, DOT_F32: tl.constexpr,
+    OUT: tl.constexpr, CAND: tl.constexpr, FUSED: tl.constexpr, FB: tl.constexpr, FP8: tl.constexpr,
+    DOT_F32: tl.constexpr, PDL: tl.constexpr, TMA: tl.constexpr,
 ):
+    """FP8: q and keys are e4m3 bytes (vLLM's indexer cache: 128 fp8 + one fp32 scale per key, research
+    §4.1), the dot runs in fp8 on the tensor cores, and the key's scale multiplies the head sum (ReLU
+    commutes with a positive scale; q's per-head scale is folded into the weights by the caller).
+    FUSED (with CANDIDATES): the row's last program also finishes the select (filter_select.finish_if_last).
+    PDL: let the next launch (the finish, or the attention) start its prologue while this one runs.
+    TMA: keys come through a tensor descriptor (bulk copies into shared memory, pipelined num_stages deep);
+    the pointer loads are not pipelined by Triton here (no cp.async in the SASS: one tile in flight per CTA)."""
+    if PDL:
+        gdc_launch_dependents()
     b = tl.program_id(0).to(tl.int64)
     start = tl.program_id(1) * TILES * BLOCK_N
     pos = tl.load(pos_ptr + b)
@@ -36,6 +73,8 @@ def _index_scores_kernel(
     offs_h = tl.arange(0, HI)
     offs_d = tl.arange(0, DI)
     q = tl.load(q_ptr + b * stride_qb + offs_h[:, None] * stride_qh + offs_d[None, :])
+    if FP8:
+        q = q.to(tl.float8e4nv, bitcast=True)
     w = tl.load(w_ptr + b * stride_wb + offs_h).to(tl.float32)
     if DOT_F32:
         q = q.to(tl.float32)
@@ -43,84 +82,177 @@ def _index_scores_kernel(
     for t in range(0, n_tiles):
         offs_n = start + t * BLOCK_N + tl.arange(0, BLOCK_N)
         valid = offs_n < n_vis
-        k = tl.load(k_ptr + b * stride_kb + offs_n[:, None] * stride_kn + offs_d[None, :],
-                    mask=valid[:, None], other=0.0)
+        if TMA:  # keys as rows of a [B·N, DI] (or shared [N, DI]) descriptor: rows past n_vis are masked below
+            k = k_desc.load([(b * desc_rows_b + start + t * BLOCK_N).to(tl.int32), 0])
+        else:
+            k = tl.load(k_ptr + b * stride_kb + offs_n[:, None] * stride_kn + offs_d[None, :], mask=valid[:, None],
+                        other=0)
+            if FP8:
+                k = k.to(tl.float8e4nv, bitcast=True)
         if DOT_F32:
             k = k.to(tl.float32)
         logits = tl.dot(q, tl.trans(k))  # [HI, BLOCK_N] fp32
         s = tl.sum(tl.maximum(logits, 0.0) * w[:, None], axis=0)
+        if FP8:
+            s = s * tl.load(ks_ptr + b * stride_ksb + offs_n, mask=valid, other=0.0)
         tl.store(scores_ptr + b * stride_sb + offs_n, tl.where(valid, s, float("-inf")), mask=offs_n < N)
-    if WITH_HIST:
-        # Digit 0's histogram from the scores just written, re-read as one plain 1-D block: on `s` itself
-        # (the dot's reduced layout, replicated across threads) tl.histogram cost 62 µs at batch 1, 1M.
+    if OUT != SCORES_ONLY:
+        # re-read the scores just written as one plain 1-D block: on `s` itself (the dot's reduced layout,
+        # replicated across threads) tl.histogram cost 62 µs at batch 1, 1M (H200 probe, round 1)
         tl.debug_barrier()
+    if OUT == DIGIT0_HIST:
         offs = start + tl.arange(0, TILES * BLOCK_N)
         live = offs < n_vis
         key = _order_key(tl.load(scores_ptr + b * stride_sb + offs, mask=live, other=0.0))
         h = tl.histogram((key >> 24).to(tl.int32), BINS, mask=live)
-        tl.atomic_add(hist_ptr + b * stride_hb + tl.arange(0, BINS), h, mask=h > 0)
+        tl.atomic_add(aux_ptr + b * stride_ab + tl.arange(0, BINS), h, mask=h > 0)
+    if OUT == CANDIDATES:
+        _block_candidates(scores_ptr + b * stride_sb, start, n_vis, aux_ptr + b * stride_ab, CAND,
+                          TILES * BLOCK_N)
+        if FUSED:
+            finish_if_last(count_ptr + b, aux_ptr + b * stride_ab, scores_ptr + b * stride_sb, out_ptr + b * stride_ob,
+                           n_vis, topk, tl.num_programs(1), CAND, FB, TILES * BLOCK_N, 256)
 
 
-def _check(q: torch.Tensor, weights: torch.Tensor, keys: torch.Tensor, positions: torch.Tensor) -> None:
-    check_dtype("q", q, (torch.bfloat16, torch.float16, torch.float32))
-    check_dtype("keys", keys, (q.dtype,))
+FP8_KEYS = (torch.float8_e4m3fn, torch.uint8)  # e4m3 data, or its bytes
+
+
+def _check(q: torch.Tensor, weights: torch.Tensor, keys: torch.Tensor, positions: torch.Tensor,
+           key_scales: torch.Tensor | None) -> bool:
+    """True for fp8 keys (then q is fp8 too, and key_scales [.., N] fp32 is required)."""
+    fp8 = keys.dtype in FP8_KEYS
+    if fp8:
+        check_dtype("q", q, FP8_KEYS)
+        if key_scales is None or key_scales.shape != keys.shape[:-1]:
+            raise UsageError("fp8 indexer keys need key_scales shaped like keys without the last dim: "
+                             "pass the fp32 scale of every key (kernels.reference.quantize_index_fp8)")
+        check_dtype("key_scales", key_scales, (torch.float32,))
+        check_last_contiguous("key_scales", key_scales)
+    else:
+        check_dtype("q", q, (torch.bfloat16, torch.float16, torch.float32))
+        check_dtype("keys", keys, (q.dtype,))
     check_dtype("positions", positions, (torch.int32, torch.int64))
     for name, t in (("q", q), ("weights", weights), ("keys", keys)):
         check_last_contiguous(name, t)
     check_power_of_two("index_heads", q.shape[1])
     check_power_of_two("index_dim", q.shape[2])
+    return fp8
 
 
-def _scores_and_topk(q, weights, keys, key_stride_b, positions, topk, ratio, out, want_topk=True, **select):
-    """`select` passes radix_select.select_topk's path options (compact, cap, rank, programs) through."""
+def _bytes(t: torch.Tensor) -> torch.Tensor:
+    """fp8 tensors travel as their bytes (the kernel bitcasts them back; the interpreter has no fp8 type)."""
+    return t.view(torch.uint8) if t.dtype == torch.float8_e4m3fn else t
+
+
+def _key_descriptor(keys: torch.Tensor, key_stride_b: int) -> tuple[TensorDescriptor | None, int]:
+    """(descriptor over the keys as [rows, DI] tiles, rows per batch entry), or None where TMA cannot read
+    them: the interpreter, batches not one row-contiguous block, unaligned bases."""
+    if interpreted(keys) or not TMA_KEYS or keys.stride(-2) != keys.shape[-1]:
+        return None, 0
+    flat = keys.reshape(-1, keys.shape[-1]) if key_stride_b in (0, keys.shape[-2] * keys.shape[-1]) else None
+    if flat is None or flat.data_ptr() % 16 or flat.shape[0] == 0:
+        return None, 0
+    rows_b = 0 if key_stride_b == 0 else keys.shape[-2]
+    return TensorDescriptor.from_tensor(flat, [SCORE_TILE, keys.shape[-1]]), rows_b
+
+
+def launch_scores(q, weights, keys, key_stride_b, positions, ratio, scores, aux, mode, cand=1, key_scales=None,
+                  scales_stride_b=0, out=None, topk=0):
+    """One scores launch into preallocated buffers; `mode` is SCORES_ONLY, DIGIT0_HIST (aux: the zeroed radix
+    state) or CANDIDATES (aux: [rows, blocks·cand] int64; with `out`, the select is finished in the same
+    launch). The bench times it alone."""
+    rows, n = q.shape[0], keys.shape[-2]
+    fp8 = keys.dtype in FP8_KEYS
+    ks = key_scales if fp8 else scores  # any pointer: the kernel reads scales only for fp8 keys
+    fused = out is not None
+    counts = row_counters(q.device, rows) if fused else scores
+    dst = out if fused else scores
+    blocks = max(triton.cdiv(n, SCORE_TILE * SCORE_TILES), 1)
+    keys_t = keys.view(torch.float8_e4m3fn) if fp8 and not interpreted(keys) else _bytes(keys)
+    desc, rows_b = _key_descriptor(keys_t, key_stride_b)
+    _index_scores_kernel[(rows, blocks)](
+        _bytes(q), weights, _bytes(keys), keys if desc is None else desc, ks, positions, scores, aux, dst, counts,
+        n, topk, rows_b, q.stride(0), q.stride(1), weights.stride(0), key_stride_b, keys.stride(-2), scales_stride_b,
+        scores.stride(0), aux.stride(0), dst.stride(0), RATIO=ratio, HI=q.shape[1], DI=q.shape[2],
+        BLOCK_N=SCORE_TILE, TILES=SCORE_TILES, OUT=mode.value, CAND=cand, FUSED=fused,
+        FB=pool_chunk(blocks * cand, POOL_CHUNK_FUSED), FP8=fp8, DOT_F32=interpreted(q), PDL=use_pdl(q),
+        TMA=desc is not None, **SCORES_LAUNCH,
+    )
+
+
+def _scores_and_topk(q, weights, keys, key_stride_b, positions, topk, ratio, out, want_topk=True, *,
+                     key_scales=None, scales_stride_b=0, select="filter", cand=None, fused=FUSED_FINISH, **radix):
+    """select: "filter" (filter_select.py, the default) or "radix" (radix_select.py; `radix` passes its path
+    options compact, cap, rank, programs, scatter_max through). cand: T per block for "filter"; fused: finish
+    it inside the scores launch instead of a second launch."""
     rows, n = q.shape[0], keys.shape[-2]
     # the kernel skips tiles past each query's visible count; only the plain-scores call needs them as -inf
     alloc = torch.empty if want_topk else torch.full
     fill = () if want_topk else (float("-inf"),)
     scores = alloc((rows, max(n, 1)), *fill, device=q.device, dtype=torch.float32)
-    hist = torch.zeros(rows, HIST_WORDS, device=q.device, dtype=torch.int32) if want_topk else scores
-    grid = (rows, max(triton.cdiv(n, SCORE_TILE * SCORE_TILES), 1))
-    _index_scores_kernel[grid](
-        q, weights, keys, positions, scores, hist,
-        n, q.stride(0), q.stride(1), weights.stride(0), key_stride_b, keys.stride(-2), scores.stride(0),
-        hist.stride(0), RATIO=ratio, HI=q.shape[1], DI=q.shape[2], BLOCK_N=SCORE_TILE, TILES=SCORE_TILES,
-        WITH_HIST=want_topk, DOT_F32=interpreted(q), num_warps=4, num_stages=4,
-    )
+    blocks = max(triton.cdiv(n, SCORE_TILE * SCORE_TILES), 1)
     if not want_topk:
-        return scores
-    return select_topk(scores, positions, hist, out, topk, ratio, **select)
+        mode, aux, cand = SCORES_ONLY, scores, 1
+    elif select == "filter":
+        cand = cand or candidates_per_block(n, topk)
+        mode, aux = CANDIDATES, torch.empty(rows, blocks * cand, device=q.device, dtype=torch.int64)
+    elif select == "radix":
+        mode, aux, cand = DIGIT0_HIST, torch.zeros(rows, HIST_WORDS, device=q.device, dtype=torch.int32), 1
+    else:
+        raise UsageError(f"unknown select {select!r}: use 'filter' or 'radix'")
+    fuse = want_topk and select == "filter" and fused
+    launch_scores(q, weights, keys, key_stride_b, positions, ratio, scores, aux, mode, cand, key_scales,
+                  scales_stride_b, out if fuse else None, topk)
+    if not want_topk or fuse:
+        return out if fuse else scores
+    if select == "filter":
+        return filter_finish(scores, aux, positions, out, topk, ratio, cand, pdl=use_pdl(q))
+    return select_topk(scores, positions, aux, out, topk, ratio, **radix)
+
+
+def _scale_stride(key_scales: torch.Tensor | None) -> int:
+    return 0 if key_scales is None else key_scales.stride(0)
 
 
 def index_scores(
-    q: torch.Tensor, weights: torch.Tensor, keys: torch.Tensor, positions: torch.Tensor, ratio: int
+    q: torch.Tensor, weights: torch.Tensor, keys: torch.Tensor, positions: torch.Tensor, ratio: int,
+    *, key_scales: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """[B, N] fp32 scores (-inf where not visible); q [B,HI,DI], weights [B,HI], keys [B,N,DI]."""
-    _check(q, weights, keys, positions)
-    scores = _scores_and_topk(q, weights, keys, keys.stride(0), positions, 0, ratio, None, want_topk=False)
+    _check(q, weights, keys, positions, key_scales)
+    scores = _scores_and_topk(q, weights, keys, keys.stride(0), positions, 0, ratio, None, want_topk=False,
+                              key_scales=key_scales, scales_stride_b=_scale_stride(key_scales))
     return scores[:, : keys.shape[1]]
 
 
 def index_topk(
-    q: torch.Tensor, weights: torch.Tensor, keys: torch.Tensor, positions: torch.Tensor, topk: int, ratio: int
+    q: torch.Tensor, weights: torch.Tensor, keys: torch.Tensor, positions: torch.Tensor, topk: int, ratio: int,
+    *, key_scales: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Decode: [B, topk] int32 indices of each sequence's highest-scoring visible entries, -1 padded."""
-    _check(q, weights, keys, positions)
+    """Decode: [B, topk] int32 indices of each sequence's highest-scoring visible entries, -1 padded.
+
+    bf16/fp16/fp32 q and keys, or fp8 (e4m3) q and keys with key_scales [B, N] fp32 (the weights then carry
+    q's per-head scales: inputs.indexer_fp8)."""
+    _check(q, weights, keys, positions, key_scales)
     out = torch.empty(q.shape[0], topk, device=q.device, dtype=torch.int32)
-    return _scores_and_topk(q, weights, keys, keys.stride(0), positions, topk, ratio, out)
+    return _scores_and_topk(q, weights, keys, keys.stride(0), positions, topk, ratio, out, key_scales=key_scales,
+                            scales_stride_b=_scale_stride(key_scales))
 
 
 def index_topk_prefill(
-    q: torch.Tensor, weights: torch.Tensor, keys: torch.Tensor, positions: torch.Tensor, topk: int, ratio: int
+    q: torch.Tensor, weights: torch.Tensor, keys: torch.Tensor, positions: torch.Tensor, topk: int, ratio: int,
+    *, key_scales: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Prefill of one sequence: keys [N, DI] shared by all T queries; [T, topk] int32.
+    """Prefill of one sequence: keys [N, DI] shared by all T queries (key_scales [N] for fp8); [T, topk] int32.
 
     Queries go in sub-chunks so the [rows, N] fp32 score buffer stays under 1 GiB (vLLM caps the same
     buffer, VLLM_SPARSE_INDEXER_MAX_LOGITS_MB, research §5).
     """
-    _check(q, weights, keys[None], positions)
+    _check(q, weights, keys[None], positions, None if key_scales is None else key_scales[None])
     out = torch.empty(q.shape[0], topk, device=q.device, dtype=torch.int32)
     step = max(PREFILL_SCORE_BYTES // (4 * max(keys.shape[0], 1)), 1)
     for lo in range(0, q.shape[0], step):
         hi = min(lo + step, q.shape[0])
-        _scores_and_topk(q[lo:hi], weights[lo:hi], keys, 0, positions[lo:hi], topk, ratio, out[lo:hi])
+        _scores_and_topk(q[lo:hi], weights[lo:hi], keys, 0, positions[lo:hi], topk, ratio, out[lo:hi],
+                         key_scales=key_scales)
     return out

@@ -11,7 +11,12 @@ from dataclasses import dataclass
 import torch
 
 from wholerepo.kernels.config import AttentionConfig
-from wholerepo.kernels.reference import all_visible_indices, quantize_kv_rows, rope_inv_freq
+from wholerepo.kernels.reference import (
+    all_visible_indices,
+    quantize_index_fp8,
+    quantize_kv_rows,
+    rope_inv_freq,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,3 +72,23 @@ def make_decode_inputs(
 def c128a_indices(inputs: DecodeInputs, cfg: AttentionConfig) -> torch.Tensor:
     """c128a attends to every visible entry: the index list is 0..visible-1, -1 after."""
     return all_visible_indices(inputs.positions, inputs.comp_kv.shape[1], cfg.ratio)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexerFp8:
+    """The indexer's inputs as vLLM caches them: e4m3 keys with one fp32 scale each (132-byte rows), and
+    an e4m3 query whose per-head scale is folded into the weights."""
+
+    q: torch.Tensor  # [B, HI, DI] float8_e4m3fn
+    w: torch.Tensor  # [B, HI] fp32
+    k: torch.Tensor  # [B, N, DI] float8_e4m3fn
+    k_scale: torch.Tensor  # [B, N] fp32
+
+
+def indexer_fp8(inputs: DecodeInputs) -> IndexerFp8:
+    """Quantize one sequence at a time (bounds the fp32 temporaries at batch 32 x 1M)."""
+    parts = [quantize_index_fp8(inputs.index_k[b]) for b in range(inputs.index_k.shape[0])]
+    q8, q_scale = quantize_index_fp8(inputs.index_q)
+    fp8 = torch.float8_e4m3fn
+    return IndexerFp8(q=q8.view(fp8), w=inputs.index_w * q_scale, k=torch.stack([p[0] for p in parts]).view(fp8),
+                      k_scale=torch.stack([p[1] for p in parts]))

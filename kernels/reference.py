@@ -124,6 +124,21 @@ def dequantize_kv_rows(rows: torch.Tensor, cfg: AttentionConfig) -> torch.Tensor
     return torch.cat([q8 * scale, rope], dim=-1)
 
 
+def quantize_index_fp8(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """[..., DI] -> (e4m3 bytes [..., DI] uint8, fp32 power-of-two scale [...]): one scale per row, as vLLM's
+    132-byte indexer-key rows (128 fp8 + one fp32 scale, research §4.1) and the per-head fp8 indexer query."""
+    x = x.float()
+    amax = x.abs().amax(-1).clamp_min(2.0**-100)
+    scale = torch.exp2(ceil_log2(amax / FP8_MAX).clamp(-126, 127))
+    q8 = (x / scale[..., None]).clamp(-FP8_MAX, FP8_MAX).to(torch.float8_e4m3fn)
+    return q8.view(torch.uint8), scale
+
+
+def dequantize_index_fp8(data: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Inverse of quantize_index_fp8, in fp32."""
+    return data.contiguous().view(torch.float8_e4m3fn).float() * scale[..., None].float()
+
+
 def as_fp32_rows(cache: torch.Tensor, cfg: AttentionConfig) -> torch.Tensor:
     """Accept a bf16/fp32 cache [..., D] or an fp8 row cache [..., row_bytes] uint8; return fp32 [..., D]."""
     return dequantize_kv_rows(cache, cfg) if cache.dtype == torch.uint8 else cache.float()

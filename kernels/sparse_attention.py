@@ -16,9 +16,17 @@ from dataclasses import dataclass
 import torch
 import triton
 import triton.language as tl
+from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
 
 from wholerepo.errors import UsageError
-from wholerepo.kernels._launch import check_dtype, check_last_contiguous, check_power_of_two, interpreted
+from wholerepo.kernels._launch import (
+    check_dtype,
+    check_last_contiguous,
+    check_power_of_two,
+    interpreted,
+    pdl_launch,
+    use_pdl,
+)
 from wholerepo.kernels.config import AttentionConfig
 
 LOG2E = 1.4426950408889634
@@ -104,10 +112,14 @@ def _sparse_attn_kernel(
     stride_ab, stride_ah, stride_as, stride_mb, stride_mh, stride_ms,
     WIN: tl.constexpr, D: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_E: tl.constexpr,
     FP8: tl.constexpr, NOPE: tl.constexpr, ROPE: tl.constexpr, SB: tl.constexpr, DOT_F32: tl.constexpr,
-    DV: tl.constexpr,
+    DV: tl.constexpr, PDL: tl.constexpr,
 ):
     """DV < D: this program accumulates only output dims part·DV.. (QK still over all D, computed by every
-    part alike), so its fp32 accumulator is [BLOCK_H, DV]: 64 instead of 128 registers/thread at DV = D/2."""
+    part alike), so its fp32 accumulator is [BLOCK_H, DV]: 64 instead of 128 registers/thread at DV = D/2.
+    PDL: launched while the top-k launch still runs; q and the window tiles (inputs from before it) are read
+    at once, the indices only after griddepcontrol.wait."""
+    if PDL:
+        gdc_launch_dependents()
     n_parts: tl.constexpr = D // DV
     n_hb = H // BLOCK_H
     pid = tl.program_id(0)
@@ -128,6 +140,9 @@ def _sparse_attn_kernel(
     acc = tl.zeros([BLOCK_H, DV], tl.float32)
     lo = split * split_len
     hi = tl.minimum(lo + split_len, WIN + K)
+    if PDL:  # noqa: SIM102 - PDL is a constexpr, hi a runtime value: Triton needs two ifs
+        if hi > WIN:  # this split reads indices the previous launch writes
+            gdc_wait()
     for e0 in range(lo, hi, BLOCK_E):
         offs_e = e0 + tl.arange(0, BLOCK_E)
         in_range = offs_e < hi
@@ -175,12 +190,14 @@ def _sparse_attn_kernel(
 def _combine_kernel(
     acc_ptr, ml_ptr, sink_ptr, pos_ptr, freq_ptr, out_ptr, n_splits,
     stride_ab, stride_ah, stride_as, stride_mb, stride_mh, stride_ms, stride_ob, stride_oh,
-    D: tl.constexpr, NOPE: tl.constexpr, SC: tl.constexpr,
+    D: tl.constexpr, NOPE: tl.constexpr, SC: tl.constexpr, PDL: tl.constexpr,
 ):
     """out = Σ_s 2^(m_s-M)·acc_s / (Σ_s 2^(m_s-M)·l_s + 2^(sink·log2e - M)), then RoPE(-pos) on pairs.
 
     Splits are read SC at a time: holding all of them ([splits, D] fp32) spilled at c128a's 260 splits.
     """
+    if PDL:
+        gdc_wait()
     b = tl.program_id(0).to(tl.int64)
     h = tl.program_id(1)
     mls = ml_ptr + b * stride_mb + h * stride_mh
@@ -249,6 +266,7 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
         out = torch.empty_like(q)
     elif out.shape != q.shape or out.dtype != q.dtype or not out.is_contiguous():
         raise UsageError("out must be a contiguous tensor shaped and typed like q")
+    pdl = use_pdl(q)
     step = max(1, ACC_BYTES // (heads * splits * dim * 4))
     for lo in range(0, rows, step):
         hi = min(lo + step, rows)
@@ -263,14 +281,14 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
             q.stride(0), q.stride(1), wargs[2], wargs[3], cargs[2], cargs[3], indices.stride(0),
             acc.stride(0), acc.stride(1), acc.stride(2), ml.stride(0), ml.stride(1), ml.stride(2),
             WIN=window, D=dim, BLOCK_H=block_h, BLOCK_E=t.block_e, FP8=wargs[4], NOPE=cfg.nope_dim,
-            ROPE=cfg.rope_dim, SB=cfg.scale_block, DOT_F32=interpreted(q), DV=dv,
-            num_warps=t.num_warps, num_stages=t.num_stages,
+            ROPE=cfg.rope_dim, SB=cfg.scale_block, DOT_F32=interpreted(q), DV=dv, PDL=pdl,
+            num_warps=t.num_warps, num_stages=t.num_stages, **pdl_launch(pdl),
         )
         _combine_kernel[(n, heads)](
             acc, ml, sink, positions[lo:hi], inv_freq, out[lo:hi], splits,
             acc.stride(0), acc.stride(1), acc.stride(2), ml.stride(0), ml.stride(1), ml.stride(2),
-            out.stride(0), out.stride(1), D=dim, NOPE=cfg.nope_dim, SC=8,
-            num_warps=4,
+            out.stride(0), out.stride(1), D=dim, NOPE=cfg.nope_dim, SC=min(32, triton.next_power_of_2(splits)),
+            PDL=pdl, num_warps=4, **pdl_launch(pdl),
         )
     return out
 

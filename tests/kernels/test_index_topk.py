@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from wholerepo.errors import UsageError
 from wholerepo.kernels import index_topk as kern
 from wholerepo.kernels import reference as ref
 from wholerepo.kernels.config import AttentionConfig
-from wholerepo.kernels.inputs import make_decode_inputs
+from wholerepo.kernels.inputs import indexer_fp8, make_decode_inputs
 
 SCORE_TOL = {torch.float32: 1e-5, torch.bfloat16: 1e-4}  # same rounded inputs; only summation order differs
 
@@ -28,18 +29,27 @@ def test_decode_topk_matches_reference(tiny, device, small_dtype, batch, context
     assert_topk(got, scores, cfg.index_topk)
 
 
-# (compact, cap, rank, programs, scatter_max): rank path; radix over the candidates; candidate list
+# Every select path. filter: default T; T=4 (below k=16, so blocks overflow and are re-read whole); T=2;
+# finished inside the scores launch (fused, default) or by a second launch.
+# radix (compact, cap, rank, programs, scatter_max): rank path; radix over the candidates; candidate list
 # overflowed (whole row); several blocks per compact program; the older pass-per-digit path. scatter_max:
 # 0 = digit 1 always by tl.histogram; 8 = both ways within one row (blocks with more matches histogram)
-SELECT_PATHS = [(True, 4096, 128, 264, 256), (True, 4096, 16, 264, 256), (True, 16, 16, 264, 8),
-                (True, 4096, 128, 1, 0), (True, 16, 16, 2, 8), (False, 4096, 128, 264, 0),
-                (False, 4096, 128, 264, 256)]
-PATH_ARGS = ("compact", "cap", "rank", "programs", "scatter_max")
+SELECT_PATHS = [
+    {"select": "filter"}, {"select": "filter", "cand": 4}, {"select": "filter", "cand": 2},
+    {"select": "filter", "fused": False}, {"select": "filter", "cand": 4, "fused": False},
+    *({"select": "radix", "compact": c, "cap": cap, "rank": r, "programs": p, "scatter_max": m}
+      for c, cap, r, p, m in [(True, 4096, 128, 264, 256), (True, 4096, 16, 264, 256), (True, 16, 16, 264, 8),
+                              (True, 4096, 128, 1, 0), (True, 16, 16, 2, 8), (False, 4096, 128, 264, 0),
+                              (False, 4096, 128, 264, 256)]),
+]  # fmt: skip
 
 
-@pytest.mark.parametrize(PATH_ARGS, SELECT_PATHS)
-def test_ties_at_the_threshold_are_filled_exactly(tiny, device, small_dtype, assert_topk, compact, cap, rank,
-                                                  programs, scatter_max):
+def _path_id(path: dict) -> str:
+    return "-".join(f"{v}" for v in path.values())
+
+
+@pytest.mark.parametrize("path", SELECT_PATHS, ids=_path_id)
+def test_ties_at_the_threshold_are_filled_exactly(tiny, device, small_dtype, assert_topk, path):
     """Many equal keys: the k-th score is shared by more entries than slots left (68 keys share it in row 1,
     more than cap 16 and rank 16, so those paths run)."""
     cfg = tiny()
@@ -49,23 +59,65 @@ def test_ties_at_the_threshold_are_filled_exactly(tiny, device, small_dtype, ass
     scores = ref.index_scores(inp.index_q, inp.index_w, keys, inp.positions, cfg.ratio)
     out = torch.full((2, cfg.index_topk), 123456, device=device, dtype=torch.int32)
     got = kern._scores_and_topk(inp.index_q, inp.index_w, keys, keys.stride(0), inp.positions, cfg.index_topk,
-                                cfg.ratio, out, compact=compact, cap=cap, rank=rank, programs=programs,
-                                scatter_max=scatter_max)
+                                cfg.ratio, out, **path)
     assert_topk(got, scores, cfg.index_topk)
 
 
-@pytest.mark.parametrize(PATH_ARGS, SELECT_PATHS[1:])
-def test_every_select_path_matches_reference(tiny, device, small_dtype, assert_topk, compact, cap, rank,
-                                             programs, scatter_max):
-    """Ragged rows of up to 5000 entries (3 blocks of 2048: programs=1 loops over all three)."""
+@pytest.mark.parametrize("path", SELECT_PATHS[1:], ids=_path_id)
+def test_every_select_path_matches_reference(tiny, device, small_dtype, assert_topk, path):
+    """Ragged rows of up to 5000 entries (5 filter blocks of 1024; 3 radix blocks of 2048: programs=1 loops
+    over all three)."""
     cfg = tiny()
     inp = make_decode_inputs(cfg, 3, 20000, device=device, dtype=small_dtype, seed=5, ragged=True)
     scores = ref.index_scores(inp.index_q, inp.index_w, inp.index_k, inp.positions, cfg.ratio)
     out = torch.full((3, cfg.index_topk), 123456, device=device, dtype=torch.int32)
     got = kern._scores_and_topk(inp.index_q, inp.index_w, inp.index_k, inp.index_k.stride(0), inp.positions,
-                                cfg.index_topk, cfg.ratio, out, compact=compact, cap=cap, rank=rank,
-                                programs=programs, scatter_max=scatter_max)
+                                cfg.index_topk, cfg.ratio, out, **path)
     assert_topk(got, scores, cfg.index_topk)
+
+
+@pytest.mark.parametrize("cand", [None, 4])
+def test_filter_rereads_a_block_holding_most_of_the_top_k(tiny, device, small_dtype, assert_topk, cand):
+    """Clustered scores, as real attention has: 40 of the best keys sit in block 1 (entries 1024..1063),
+    more than its T candidates, so the finisher must re-read that block whole; with T=4 every row does."""
+    cfg = tiny()
+    inp = make_decode_inputs(cfg, 2, 20000, device=device, dtype=small_dtype, seed=6)
+    keys = inp.index_k.clone()
+    scores = ref.index_scores(inp.index_q, inp.index_w, keys, inp.positions, cfg.ratio)
+    best = scores.argmax(dim=1)
+    for row in range(2):
+        hot = keys[row, best[row]] * 4
+        keys[row, 1024:1064] = hot + 0.01 * torch.randn(40, cfg.index_dim, device=device).to(keys.dtype)
+    scores = ref.index_scores(inp.index_q, inp.index_w, keys, inp.positions, cfg.ratio)
+    assert (scores[:, 1024:1064] > scores[:, :1024].max(dim=1, keepdim=True).values).all()
+    out = torch.full((2, cfg.index_topk), 123456, device=device, dtype=torch.int32)
+    got = kern._scores_and_topk(inp.index_q, inp.index_w, keys, keys.stride(0), inp.positions, cfg.index_topk,
+                                cfg.ratio, out, select="filter", cand=cand)
+    assert_topk(got, scores, cfg.index_topk)
+    assert ((got >= 1024) & (got < 1064)).sum(dim=1).tolist() == [cfg.index_topk] * 2
+
+
+def test_fp8_keys_match_the_dequantized_reference(tiny, device, assert_topk, assert_rel_close):
+    """vLLM's indexer cache: e4m3 keys with one fp32 scale each, an e4m3 query whose per-head scale is
+    folded into the weights; scores equal the reference on the dequantized values."""
+    cfg = tiny()
+    inp = make_decode_inputs(cfg, 3, 9000, device=device, dtype=torch.float32, seed=8, ragged=True)
+    fp8 = indexer_fp8(inp)
+    want = ref.index_scores(fp8.q.float(), fp8.w, ref.dequantize_index_fp8(fp8.k.view(torch.uint8), fp8.k_scale),
+                            inp.positions, cfg.ratio)
+    got_scores = kern.index_scores(fp8.q, fp8.w, fp8.k, inp.positions, cfg.ratio, key_scales=fp8.k_scale)
+    finite = torch.isfinite(want)
+    assert torch.equal(torch.isfinite(got_scores), finite)
+    assert_rel_close(got_scores[finite], want[finite], 1e-3 if device == "cuda" else 1e-5)
+    got = kern.index_topk(fp8.q, fp8.w, fp8.k, inp.positions, cfg.index_topk, cfg.ratio, key_scales=fp8.k_scale)
+    assert_topk(got, want, cfg.index_topk)
+
+
+def test_fp8_keys_without_scales_are_refused(tiny, device):
+    cfg = tiny()
+    fp8 = indexer_fp8(make_decode_inputs(cfg, 1, 400, device=device, dtype=torch.float32, seed=1))
+    with pytest.raises(UsageError, match="key_scales"):
+        kern.index_topk(fp8.q, fp8.w, fp8.k, torch.tensor([399], device=device), cfg.index_topk, cfg.ratio)
 
 
 def test_prefill_topk_is_per_query_and_causal(tiny, device, small_dtype, assert_topk):
@@ -99,6 +151,35 @@ def test_decode_topk_real_shapes(name, batch, context, assert_topk):
     scores = ref.index_scores(inp.index_q, inp.index_w, inp.index_k, inp.positions, cfg.ratio)
     got = kern.index_topk(inp.index_q, inp.index_w, inp.index_k, inp.positions, cfg.index_topk, cfg.ratio)
     assert_topk(got, scores, cfg.index_topk)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["flash", "pro"])
+@pytest.mark.parametrize(("batch", "context"), [(1, 1 << 20), (4, 131072 + 77), (2, 8192)])
+def test_decode_topk_fp8_keys_real_shapes(name, batch, context, assert_topk):
+    cfg = AttentionConfig.from_name(name)
+    inp = make_decode_inputs(cfg, batch, context, device="cuda", seed=batch + 1, ragged=True)
+    fp8 = indexer_fp8(inp)
+    keys = ref.dequantize_index_fp8(fp8.k.view(torch.uint8), fp8.k_scale)
+    scores = ref.index_scores(fp8.q.float(), fp8.w, keys, inp.positions, cfg.ratio)
+    got = kern.index_topk(fp8.q, fp8.w, fp8.k, inp.positions, cfg.index_topk, cfg.ratio, key_scales=fp8.k_scale)
+    assert_topk(got, scores, cfg.index_topk)
+
+
+def test_prefill_fp8_keys_share_one_scale_row(tiny, device, assert_topk):
+    cfg = tiny()
+    inp = make_decode_inputs(cfg, 1, 3000, device=device, dtype=torch.float32, seed=12)
+    t = 24
+    q8, q_scale = ref.quantize_index_fp8(torch.randn(t, cfg.index_heads, cfg.index_dim, device=device))
+    w = torch.randn(t, cfg.index_heads, device=device) * q_scale
+    k8, k_scale = ref.quantize_index_fp8(inp.index_k[0])
+    positions = torch.randint(0, 3000, (t,), device=device)
+    fp8 = torch.float8_e4m3fn
+    got = kern.index_topk_prefill(q8.view(fp8), w, k8.view(fp8), positions, cfg.index_topk, cfg.ratio,
+                                  key_scales=k_scale)
+    keys = ref.dequantize_index_fp8(k8, k_scale)
+    want = ref.index_scores(q8.view(fp8).float(), w, keys.expand(t, *keys.shape), positions, cfg.ratio)
+    assert_topk(got, want, cfg.index_topk)
 
 
 @pytest.mark.gpu

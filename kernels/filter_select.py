@@ -1,0 +1,217 @@
+"""Exact top-k by filter and verify: the default select after the indexer's scores kernel.
+
+The scores kernel (kernels/index_topk.py) ends each 1024-key block with a local top-T of its own keys
+(tl.topk over packed key·index words) and stores those T as the block's candidates, best first. The
+finishing launch here, one program per row, selects the k-th largest key τ among the row's candidates
+(radix select over them: ~4096 words at 1M instead of 262,144 scores). That is the row's answer unless some
+block had more than T keys worth keeping: every key a block did not send is ≤ its T-th candidate θ, so the
+pool's top k is exact when θ ≤ τ for every block. A block with θ > τ is re-read in full from the scores and
+τ is selected again over the enlarged set (τ only rises, so the blocks that passed stay safe). On random
+scores T is 4-8x the expected count per block and no block is re-read; clustered rows cost one 1024-key
+re-read per block that overflowed, all-tied rows a full re-read: slower, still exact.
+
+Against the radix path (radix_select.py: digit-0 histogram atomics in the scores kernel, a digit-1 pass and
+a compact launch over the whole row) this removes two launches that read every score of the row, the
+histogram zeroing, and all global atomics. No host round trip: CUDA-graph capturable.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
+
+from wholerepo.kernels._launch import pdl_launch
+from wholerepo.kernels.radix_select import BINS, _order_key, _pad, _pick
+
+BLOCK_KEYS = 1024  # keys per scores program (kernels/index_topk.py SCORE_TILE x SCORE_TILES)
+MIN_CAND, MAX_CAND = 16, BLOCK_KEYS
+CAND_HEADROOM = 4  # T ≥ 4x the expected share of the top k per block (random scores)
+POOL_CHUNK = 4096  # candidate words per step of the finishing program (8 warps)
+POOL_CHUNK_FUSED = 2048  # the same inside the scores kernel (4 warps, registers shared with the scoring)
+NO_BOUND = tl.constexpr(0xFFFFFFFF)  # first select: no block is re-read
+
+
+def candidates_per_block(n: int, topk: int) -> int:
+    """T: a power of two (tl.topk's rule), 16 at 1M (expected 2 of Flash's 512 per block), whole blocks at 8K."""
+    expected = topk * BLOCK_KEYS / max(n, 1)
+    want = triton.next_power_of_2(max(1, int(CAND_HEADROOM * expected + 0.999)))
+    return min(MAX_CAND, max(MIN_CAND, want))
+
+
+@triton.jit
+def _block_candidates(scores_row, start, n_vis, cand_row, CAND: tl.constexpr, BLOCK: tl.constexpr):
+    """Called by the scores kernel after its stores and a barrier: the block's top CAND (key << 32 | local
+    index) words, best first, to cand_row[block·CAND ..]. Keys past n_vis are 0, below every visible key."""
+    offs = start + tl.arange(0, BLOCK)
+    live = offs < n_vis
+    key = tl.where(live, _order_key(tl.load(scores_row + offs, mask=live, other=0.0)), 0)
+    packed = (key.to(tl.uint64) << 32) | tl.arange(0, BLOCK).to(tl.uint64)
+    top = tl.topk(packed, CAND)
+    tl.store(cand_row + (start // BLOCK) * CAND + tl.arange(0, CAND), top.to(tl.int64, bitcast=True))
+
+
+@triton.jit
+def _word_key(w):
+    return (w.to(tl.uint64, bitcast=True) >> 32).to(tl.uint32)
+
+
+@triton.jit
+def _pool_chunk(cand_row, c, n_pool, bound, CAND: tl.constexpr, FB: tl.constexpr, BLOCK: tl.constexpr):
+    """Candidates c..c+FB: (key, row index, in the set) — a block whose θ exceeds `bound` is re-read whole
+    instead, so its candidates leave the set."""
+    offs = c + tl.arange(0, FB)
+    inside = offs < n_pool
+    word = tl.load(cand_row + offs, mask=inside, other=0, cache_modifier=".cg")
+    blk = offs // CAND
+    theta = _word_key(tl.load(cand_row + blk * CAND + CAND - 1, mask=inside, other=0, cache_modifier=".cg"))
+    idx = blk * BLOCK + (word & (BLOCK - 1)).to(tl.int32)
+    return _word_key(word), idx, inside & (theta <= bound)
+
+
+@triton.jit
+def _block_chunk(scores_row, p, n_vis, BLOCK: tl.constexpr):
+    offs = p * BLOCK + tl.arange(0, BLOCK)
+    live = offs < n_vis
+    key = _order_key(tl.load(scores_row + offs, mask=live, other=0.0, cache_modifier=".cg"))
+    return tl.where(live, key, 0), offs, live
+
+
+@triton.jit
+def _digit_hist(key, live, prefix, LEVEL: tl.constexpr):
+    if LEVEL > 0:
+        live = live & ((key >> (32 - 8 * LEVEL)) == prefix)
+    return tl.histogram(((key >> (24 - 8 * LEVEL)) & 255).to(tl.int32), BINS, mask=live)
+
+
+@triton.jit
+def _select_in_set(cand_row, scores_row, n_pool, n_blocks, n_vis, k_eff, bound,
+                   CAND: tl.constexpr, FB: tl.constexpr, BLOCK: tl.constexpr):
+    """(τ, how many keys equal to τ to take) for the k_eff largest keys of the set: the candidates of blocks
+    with θ ≤ bound, and every key of the others. Four 8-bit digits, each one pass over the set."""
+    prefix = tl.zeros([], tl.uint32)
+    k_rem = k_eff
+    for level in tl.static_range(4):
+        h = tl.zeros([BINS], tl.int32)
+        for c in range(0, n_pool, FB):
+            key, _, inside = _pool_chunk(cand_row, c, n_pool, bound, CAND, FB, BLOCK)
+            h += _digit_hist(key, inside, prefix, level)
+        if bound != NO_BOUND:
+            for p in range(0, n_blocks):
+                if _word_key(tl.load(cand_row + p * CAND + CAND - 1, cache_modifier=".cg")) > bound:
+                    key, _, live = _block_chunk(scores_row, p, n_vis, BLOCK)
+                    h += _digit_hist(key, live, prefix, level)
+        d, k_rem = _pick(h, k_rem, BINS)
+        prefix = (prefix << 8) | d.to(tl.uint32)
+    return prefix, k_rem
+
+
+@triton.jit
+def _emit_chunk(key, idx, live, tau, n_gt, need_eq, base_gt, base_eq, out_row):
+    """Keys above τ to slots base_gt.., the first need_eq keys equal to τ to n_gt + base_eq..; new bases."""
+    g = live & (key > tau)
+    e = live & (key == tau)
+    both = g.to(tl.int32) + (e.to(tl.int32) << 16)  # one scan for both counts (chunks < 2^16)
+    run = tl.cumsum(both, axis=0)
+    tl.store(out_row + base_gt + (run & 0xFFFF) - 1, idx, mask=g)
+    slot_eq = base_eq + (run >> 16) - 1
+    tl.store(out_row + n_gt + slot_eq, idx, mask=e & (slot_eq < need_eq))
+    total = tl.sum(both, axis=0)
+    return base_gt + (total & 0xFFFF), base_eq + (total >> 16)
+
+
+@triton.jit
+def _finish_row(cand_row, scores_row, out_row, n_vis, topk, n_blocks,
+                CAND: tl.constexpr, FB: tl.constexpr, BLOCK: tl.constexpr, OUT_BLOCK: tl.constexpr):
+    """One row's select from its candidates (re-reading overflowing blocks), its output and -1 padding."""
+    k_eff = tl.minimum(topk, n_vis)
+    n_pool = n_blocks * CAND
+    if k_eff > 0:
+        tau = tl.zeros([], tl.uint32)  # a pool smaller than k (T·blocks < k): every full block is re-read
+        need_eq = k_eff
+        if n_pool >= k_eff:
+            tau, need_eq = _select_in_set(cand_row, scores_row, n_pool, n_blocks, n_vis, k_eff,
+                                          tl.full([], NO_BOUND, tl.uint32), CAND, FB, BLOCK)
+        theta_max = tl.zeros([], tl.uint32)
+        for c in range(0, n_blocks, FB):
+            offs = c + tl.arange(0, FB)
+            theta = _word_key(tl.load(cand_row + offs * CAND + CAND - 1, mask=offs < n_blocks, other=0,
+                                      cache_modifier=".cg"))
+            theta_max = tl.maximum(theta_max, tl.max(theta, axis=0))
+        bound = tl.full([], NO_BOUND, tl.uint32)
+        if theta_max > tau:  # a block sent fewer keys than it holds above τ: re-read those blocks whole
+            bound = tau
+            tau, need_eq = _select_in_set(cand_row, scores_row, n_pool, n_blocks, n_vis, k_eff, bound,
+                                          CAND, FB, BLOCK)
+        n_gt = k_eff - need_eq
+        base_gt = tl.zeros([], tl.int32)
+        base_eq = tl.zeros([], tl.int32)
+        for c in range(0, n_pool, FB):
+            key, idx, inside = _pool_chunk(cand_row, c, n_pool, bound, CAND, FB, BLOCK)
+            base_gt, base_eq = _emit_chunk(key, idx, inside, tau, n_gt, need_eq, base_gt, base_eq, out_row)
+        if bound != NO_BOUND:
+            for p in range(0, n_blocks):
+                if _word_key(tl.load(cand_row + p * CAND + CAND - 1, cache_modifier=".cg")) > bound:
+                    key, offs, live = _block_chunk(scores_row, p, n_vis, BLOCK)
+                    base_gt, base_eq = _emit_chunk(key, offs.to(tl.int32), live, tau, n_gt, need_eq, base_gt,
+                                                   base_eq, out_row)
+    _pad(out_row, k_eff, topk, OUT_BLOCK)
+
+
+@triton.jit
+def _filter_finish_kernel(
+    cand_ptr, scores_ptr, pos_ptr, out_ptr, topk, N, n_blocks, stride_cb, stride_sb, stride_ob,
+    RATIO: tl.constexpr, CAND: tl.constexpr, FB: tl.constexpr, BLOCK: tl.constexpr, OUT_BLOCK: tl.constexpr,
+    PDL: tl.constexpr,
+):
+    if PDL:  # launched before the scores kernel ended: wait for its scores and candidates, then let the
+        gdc_wait()  # attention launch behind us
+        gdc_launch_dependents()
+    b = tl.program_id(0).to(tl.int64)
+    n_vis = tl.minimum((tl.load(pos_ptr + b) + 1) // RATIO, N)
+    _finish_row(cand_ptr + b * stride_cb, scores_ptr + b * stride_sb, out_ptr + b * stride_ob, n_vis, topk,
+                n_blocks, CAND, FB, BLOCK, OUT_BLOCK)
+
+
+@triton.jit
+def finish_if_last(count_ptr, cand_row, scores_row, out_row, n_vis, topk, n_blocks,
+                   CAND: tl.constexpr, FB: tl.constexpr, BLOCK: tl.constexpr, OUT_BLOCK: tl.constexpr):
+    """Fused finish, called by every scores program after its candidates: the row's last program to get
+    here selects (no second launch; at batch 32 rows finish while other rows are still scored) and resets
+    the row's counter for the next call."""
+    tl.debug_barrier()  # every thread's candidate stores precede this program's release below
+    done = tl.atomic_add(count_ptr, 1, sem="acq_rel")
+    if done == tl.num_programs(1) - 1:
+        _finish_row(cand_row, scores_row, out_row, n_vis, topk, n_blocks, CAND, FB, BLOCK, OUT_BLOCK)
+        tl.atomic_xchg(count_ptr, 0, sem="relaxed")
+
+
+_ROW_COUNTERS: dict[torch.device, torch.Tensor] = {}
+
+
+def row_counters(device: torch.device, rows: int) -> torch.Tensor:
+    """Per-row arrival counters for the fused finish, zero between calls (each row's last program resets
+    its own), kept per device so no launch pays a memset. One stream at a time per device."""
+    have = _ROW_COUNTERS.get(device)
+    if have is None or have.numel() < rows:
+        have = torch.zeros(max(rows, 64), device=device, dtype=torch.int32)
+        _ROW_COUNTERS[device] = have
+    return have
+
+
+def filter_finish(scores: torch.Tensor, cand: torch.Tensor, positions: torch.Tensor, out: torch.Tensor, topk: int,
+                  ratio: int, cand_per_block: int, pdl: bool = False) -> torch.Tensor:
+    """The finishing launch, after the scores kernel filled `scores` and `cand` ([rows, blocks·T] int64)."""
+    rows, n = scores.shape
+    n_blocks = cand.shape[1] // cand_per_block
+    _filter_finish_kernel[(rows,)](
+        cand, scores, positions, out, topk, n, n_blocks, cand.stride(0), scores.stride(0), out.stride(0),
+        RATIO=ratio, CAND=cand_per_block, FB=pool_chunk(cand.shape[1], POOL_CHUNK), BLOCK=BLOCK_KEYS, OUT_BLOCK=256,
+        PDL=pdl, num_warps=8, **pdl_launch(pdl))
+    return out
+
+
+def pool_chunk(pool: int, most: int) -> int:
+    """Words per step: the pool rounded up to a power of two, at most `most`."""
+    return min(most, triton.next_power_of_2(max(pool, 16)))
