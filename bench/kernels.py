@@ -289,7 +289,7 @@ def probe_indexer(bench: Bench, cfg: AttentionConfig, batch: int, context: int) 
     t = fs.candidates_per_block(n, k)
     blocks = triton.cdiv(n, fs.BLOCK_KEYS)
     scores = torch.empty(batch, n, device="cuda")
-    cand = torch.empty(batch, blocks * t, device="cuda", dtype=torch.int64)
+    cand = torch.empty(batch, blocks * t + fs.RANK_MAX, device="cuda", dtype=torch.int64)
     hist = torch.zeros(batch, rs.HIST_WORDS, device="cuda", dtype=torch.int32)
     out = torch.empty(batch, k, device="cuda", dtype=torch.int32)
     shape = f"{cfg.name} B={batch} ctx={_tok(context)}"
@@ -311,10 +311,21 @@ def probe_indexer(bench: Bench, cfg: AttentionConfig, batch: int, context: int) 
               0.0, "-")
     bench.add("probe", f"scores + candidates (T={t}), fp8 keys", shape, "fp8",
               scores_fn(it.CANDIDATES, cand, t, fp8_keys=True), key8_bytes, 0.0, "-")
-    scores_fn(it.CANDIDATES, cand, t)()
-    bench.add("probe", "filter finish", shape, "i64",
-              lambda: fs.filter_finish(scores, cand, inp.positions, out, k, 4, t), 8.0 * cand.numel(), 0.0, "-")
-    log(f"probe {shape}: blocks re-read by the filter per row: {_overflowing_blocks(cand, t, k)}")
+    state = fs.FilterState.get(inp.positions.device, batch)
+    state.h8.zero_()  # the replays above counted candidates without a finish to put the zeros back
+    state.h16.zero_()
+
+    def finish_fn():  # each replay needs the histograms the scores kernel fills (the finish zeroes them)
+        state.h8.zero_()
+        state.h16.zero_()
+        scores_fn(it.CANDIDATES, cand, t)()
+        fs.filter_finish(scores, cand, inp.positions, out, k, 4, t, state)
+
+    bench.add("probe", "scores + candidates, then finish launched (incl. 2 memsets)", shape, "i64", finish_fn,
+              key_bytes, 0.0, "-")
+    state.h8.zero_()
+    state.h16.zero_()
+    log(f"probe {shape}: blocks re-read by the filter per row: {_overflowing_blocks(cand[:, :blocks * t], t, k)}")
     bench.add("probe", "scores + digit-0 histogram", shape, "bf16", scores_fn(it.DIGIT0_HIST, hist), key_bytes, 0.0,
               "-")
     hist.zero_()
@@ -408,7 +419,7 @@ def probe_scores_launch(bench: Bench, cfg: AttentionConfig, batch: int, context:
     log(f"probe_scores_launch: default TMA={default[0]} {default[1]}")
     try:
         for label, (fn, nbytes) in calls.items():
-            for tma, stages in ((False, 4), (True, 3), (True, 4), (True, 6)):
+            for tma, stages in ((False, 4), (True, 3), (True, 4)):
                 it.TMA_KEYS, it.SCORES_LAUNCH = tma, {"num_warps": 4, "num_stages": stages}
                 try:
                     bench.add("probe", f"index_topk, keys by {'TMA' if tma else 'pointer'}, {stages} stages", shape,
@@ -417,6 +428,26 @@ def probe_scores_launch(bench: Bench, cfg: AttentionConfig, batch: int, context:
                     log(f"probe_scores_launch {label} tma={tma} stages={stages} failed: {str(exc)[:200]}")
     finally:
         it.TMA_KEYS, it.SCORES_LAUNCH = default
+
+
+def probe_combine(bench: Bench) -> None:
+    """Sparse attention alone at batch 1 with the combine reading 8 or 32 splits at once (c4a, c128a)."""
+    from wholerepo.kernels import sparse_attention as sa
+
+    default = sa.COMBINE_SPLITS
+    try:
+        for name, ratio in (("flash", 4), ("pro", 4), ("flash", 128)):
+            cfg = AttentionConfig.from_name(name, ratio=ratio)
+            inp = make_decode_inputs(cfg, 1, 1 << 20, device=bench.device, seed=5)
+            idx = c128a_indices(inp, cfg) if ratio == 128 else index_topk(
+                inp.index_q, inp.index_w, inp.index_k, inp.positions, cfg.index_topk, cfg.ratio)
+            args = (inp.q, inp.window_kv, inp.comp_kv, idx, inp.positions, inp.sink, inp.inv_freq, cfg)
+            for sc in (8, 32):
+                sa.COMBINE_SPLITS = sc
+                bench.add("probe", f"sparse_attention c{ratio}a bf16, combine {sc} splits at once",
+                          f"{name} B=1 ctx=1M", "bf16", lambda a=args: sparse_attention(*a), 0.0, 0.0, "-")
+    finally:
+        sa.COMBINE_SPLITS = default
 
 
 def _overflowing_blocks(cand: torch.Tensor, t: int, k: int) -> str:
@@ -494,6 +525,10 @@ def main() -> None:
                     except Exception as exc:  # noqa: BLE001 - a broken probe must not cost the main table
                         log(f"{probe.__name__} B={batch} failed: {type(exc).__name__}: {str(exc)[:300]}")
                     torch.cuda.empty_cache()
+            try:
+                probe_combine(bench)
+            except Exception as exc:  # noqa: BLE001 - a broken probe must not cost the main table
+                log(f"probe_combine failed: {type(exc).__name__}: {str(exc)[:300]}")
             write_outputs(bench, opts.out, gpu, commit, stem="probe")
             bench.rows.clear()
         tunings: Tunings = {}

@@ -14,7 +14,8 @@ def interpreted(t: torch.Tensor) -> bool:
     return t.device.type == "cpu" or os.environ.get("TRITON_INTERPRET") == "1"
 
 
-PDL_ENABLED = True  # programmatic dependent launch between the decode kernels on sm_90+ (bench compares off)
+PDL_ENABLED = False  # programmatic dependent launch between the decode kernels: off, it cost 8-16 µs at batch 1
+# on the H200 (bench/results, round 4); the bench's probe still compares it
 
 
 def use_pdl(t: torch.Tensor) -> bool:

@@ -31,6 +31,8 @@ CAND_HEADROOM = 4  # T ≥ 4x the expected share of the top k per block (random 
 POOL_CHUNK = 4096  # candidate words per step of the finishing program (8 warps)
 POOL_CHUNK_FUSED = 2048  # the same inside the scores kernel (4 warps, registers shared with the scoring)
 NO_BOUND = tl.constexpr(0xFFFFFFFF)  # first select: no block is re-read
+RANK_MAX = 128  # candidates sharing τ's 16-bit prefix ranked by comparison (random scores at 1M: ~5-60)
+MAX_ROWS = 1024  # rows per launch the filter takes (its histograms: 257 KB per row); more use the radix select
 
 
 def candidates_per_block(n: int, topk: int) -> int:
@@ -41,15 +43,20 @@ def candidates_per_block(n: int, topk: int) -> int:
 
 
 @triton.jit
-def _block_candidates(scores_row, start, n_vis, cand_row, CAND: tl.constexpr, BLOCK: tl.constexpr):
+def _block_candidates(scores_row, start, n_vis, cand_row, h8_row, h16_row, CAND: tl.constexpr, BLOCK: tl.constexpr):
     """Called by the scores kernel after its stores and a barrier: the block's top CAND (key << 32 | local
-    index) words, best first, to cand_row[block·CAND ..]. Keys past n_vis are 0, below every visible key."""
+    index) words, best first, to cand_row[block·CAND ..], each counted in the row's histograms of the keys'
+    top 8 and top 16 bits (relaxed atomics). Keys past n_vis are 0, below every visible key, not counted."""
     offs = start + tl.arange(0, BLOCK)
     live = offs < n_vis
     key = tl.where(live, _order_key(tl.load(scores_row + offs, mask=live, other=0.0)), 0)
     packed = (key.to(tl.uint64) << 32) | tl.arange(0, BLOCK).to(tl.uint64)
     top = tl.topk(packed, CAND)
     tl.store(cand_row + (start // BLOCK) * CAND + tl.arange(0, CAND), top.to(tl.int64, bitcast=True))
+    top_key = (top >> 32).to(tl.uint32)
+    sent = top_key > 0
+    tl.atomic_add(h8_row + (top_key >> 24), 1, mask=sent, sem="relaxed")
+    tl.atomic_add(h16_row + (top_key >> 16), 1, mask=sent, sem="relaxed")
 
 
 @triton.jit
@@ -122,10 +129,84 @@ def _emit_chunk(key, idx, live, tau, n_gt, need_eq, base_gt, base_eq, out_row):
 
 
 @triton.jit
-def _finish_row(cand_row, scores_row, out_row, n_vis, topk, n_blocks,
-                CAND: tl.constexpr, FB: tl.constexpr, BLOCK: tl.constexpr, OUT_BLOCK: tl.constexpr):
-    """One row's select from its candidates (re-reading overflowing blocks), its output and -1 padding."""
+def _fast_finish(cand_row, out_row, h8_row, h16_row, n_pool, k_eff, CAND: tl.constexpr, FB: tl.constexpr,
+                 BLOCK: tl.constexpr, RANK: tl.constexpr):
+    """The common case in one pass over the pool: the 16-bit prefix of τ from the two histograms (no scan),
+    keys above it straight to their slots, the few sharing it (≤ RANK) ranked by comparison. Zeroes the
+    histogram bins the row used, whatever happens. Returns (done, τ): done is False when the prefix bin held
+    more than RANK candidates or the pool fewer than k visible keys (the caller then runs the full select)."""
+    h8 = tl.load(h8_row + tl.arange(0, BINS), cache_modifier=".cg")
+    tl.store(h8_row + tl.arange(0, BINS), tl.zeros([BINS], tl.int32))
+    ok = tl.sum(h8, axis=0) >= k_eff
+    d0, k1 = _pick(h8, k_eff, BINS)
+    d0 = tl.maximum(d0, 0)
+    d1, k2 = _pick(tl.load(h16_row + d0 * BINS + tl.arange(0, BINS), cache_modifier=".cg"), k1, BINS)
+    ok = ok & (d1 >= 0)
+    prefix = (d0 * BINS + tl.maximum(d1, 0)).to(tl.uint32)
+    n_gt = k_eff - k2
+    scratch = cand_row + n_pool
+    base_gt = tl.zeros([], tl.int32)
+    n_bin = tl.zeros([], tl.int32)
+    for c in range(0, n_pool, FB):
+        offs = c + tl.arange(0, FB)
+        inside = offs < n_pool
+        word = tl.load(cand_row + offs, mask=inside, other=0, cache_modifier=".cg")
+        key = _word_key(word)
+        sent = inside & (key > 0)
+        tl.store(h16_row + (key >> 16), tl.zeros([FB], tl.int32), mask=sent)
+        idx = (offs // CAND) * BLOCK + (word & (BLOCK - 1)).to(tl.int32)
+        gt = tl.where(ok, sent & ((key >> 16) > prefix), False)  # (scalar & tensor breaks the interpreter)
+        eq = tl.where(ok, sent & ((key >> 16) == prefix), False)
+        both = gt.to(tl.int32) + (eq.to(tl.int32) << 16)  # FB < 2^16
+        run = tl.cumsum(both, axis=0)
+        tl.store(out_row + base_gt + (run & 0xFFFF) - 1, idx, mask=gt)
+        slot = n_bin + (run >> 16) - 1
+        tl.store(scratch + slot, ((key.to(tl.uint64) << 32) | idx.to(tl.uint64)).to(tl.int64, bitcast=True),
+                 mask=eq & (slot < RANK))
+        total = tl.sum(both, axis=0)
+        base_gt += total & 0xFFFF
+        n_bin += total >> 16
+    # the histograms must agree with the pool (they would not if a caller left counts behind): else full select
+    ok = ok & (base_gt == n_gt) & (n_bin >= k2) & (n_bin <= RANK)
+    tau = tl.zeros([], tl.uint32)
+    if ok:
+        tl.debug_barrier()  # the bin's words, stored above by any thread, are read back below
+        offs = tl.arange(0, RANK)
+        live = offs < n_bin
+        word = tl.load(scratch + offs, mask=live, other=0, cache_modifier=".cg")
+        key = _word_key(word)
+        beats = (key[None, :] > key[:, None]) | ((key[None, :] == key[:, None]) & (offs[None, :] < offs[:, None]))
+        rank = tl.sum((beats & live[None, :]).to(tl.int32), axis=1)
+        take = live & (rank < k2)
+        tl.store(out_row + n_gt + rank, (word & 0x7FFFFFFF).to(tl.int32), mask=take)
+        tau = tl.max(tl.where(live & (rank == k2 - 1), key, 0), axis=0)
+    return ok, tau
+
+
+@triton.jit
+def _finish_row(cand_row, scores_row, out_row, h8_row, h16_row, n_vis, topk, n_blocks,
+                CAND: tl.constexpr, FB: tl.constexpr, BLOCK: tl.constexpr, OUT_BLOCK: tl.constexpr,
+                RANK: tl.constexpr):
+    """The fast finish, verified (every block's θ ≤ τ); otherwise the full select below rewrites the row."""
     k_eff = tl.minimum(topk, n_vis)
+    n_pool = n_blocks * CAND
+    done, tau = _fast_finish(cand_row, out_row, h8_row, h16_row, n_pool, k_eff, CAND, FB, BLOCK, RANK)
+    theta_max = tl.zeros([], tl.uint32)
+    for c in range(0, n_blocks, FB):
+        offs = c + tl.arange(0, FB)
+        theta = _word_key(tl.load(cand_row + offs * CAND + CAND - 1, mask=offs < n_blocks, other=0,
+                                  cache_modifier=".cg"))
+        theta_max = tl.maximum(theta_max, tl.max(theta, axis=0))
+    redo = tl.where(done, theta_max > tau, True)
+    if redo:
+        _full_select(cand_row, scores_row, out_row, n_vis, k_eff, n_blocks, theta_max, CAND, FB, BLOCK)
+    _pad(out_row, k_eff, topk, OUT_BLOCK)
+
+
+@triton.jit
+def _full_select(cand_row, scores_row, out_row, n_vis, k_eff, n_blocks, theta_max,
+                 CAND: tl.constexpr, FB: tl.constexpr, BLOCK: tl.constexpr):
+    """Exact in every case: radix select over the pool; blocks holding more than their T re-read whole."""
     n_pool = n_blocks * CAND
     if k_eff > 0:
         tau = tl.zeros([], tl.uint32)  # a pool smaller than k (T·blocks < k): every full block is re-read
@@ -133,12 +214,6 @@ def _finish_row(cand_row, scores_row, out_row, n_vis, topk, n_blocks,
         if n_pool >= k_eff:
             tau, need_eq = _select_in_set(cand_row, scores_row, n_pool, n_blocks, n_vis, k_eff,
                                           tl.full([], NO_BOUND, tl.uint32), CAND, FB, BLOCK)
-        theta_max = tl.zeros([], tl.uint32)
-        for c in range(0, n_blocks, FB):
-            offs = c + tl.arange(0, FB)
-            theta = _word_key(tl.load(cand_row + offs * CAND + CAND - 1, mask=offs < n_blocks, other=0,
-                                      cache_modifier=".cg"))
-            theta_max = tl.maximum(theta_max, tl.max(theta, axis=0))
         bound = tl.full([], NO_BOUND, tl.uint32)
         if theta_max > tau:  # a block sent fewer keys than it holds above τ: re-read those blocks whole
             bound = tau
@@ -156,58 +231,69 @@ def _finish_row(cand_row, scores_row, out_row, n_vis, topk, n_blocks,
                     key, offs, live = _block_chunk(scores_row, p, n_vis, BLOCK)
                     base_gt, base_eq = _emit_chunk(key, offs.to(tl.int32), live, tau, n_gt, need_eq, base_gt,
                                                    base_eq, out_row)
-    _pad(out_row, k_eff, topk, OUT_BLOCK)
 
 
 @triton.jit
 def _filter_finish_kernel(
-    cand_ptr, scores_ptr, pos_ptr, out_ptr, topk, N, n_blocks, stride_cb, stride_sb, stride_ob,
+    cand_ptr, scores_ptr, pos_ptr, out_ptr, h8_ptr, h16_ptr, topk, N, n_blocks,
+    stride_cb, stride_sb, stride_ob, stride_h8, stride_h16,
     RATIO: tl.constexpr, CAND: tl.constexpr, FB: tl.constexpr, BLOCK: tl.constexpr, OUT_BLOCK: tl.constexpr,
-    PDL: tl.constexpr,
+    RANK: tl.constexpr, PDL: tl.constexpr,
 ):
     if PDL:  # launched before the scores kernel ended: wait for its scores and candidates, then let the
         gdc_wait()  # attention launch behind us
         gdc_launch_dependents()
     b = tl.program_id(0).to(tl.int64)
     n_vis = tl.minimum((tl.load(pos_ptr + b) + 1) // RATIO, N)
-    _finish_row(cand_ptr + b * stride_cb, scores_ptr + b * stride_sb, out_ptr + b * stride_ob, n_vis, topk,
-                n_blocks, CAND, FB, BLOCK, OUT_BLOCK)
+    _finish_row(cand_ptr + b * stride_cb, scores_ptr + b * stride_sb, out_ptr + b * stride_ob, h8_ptr + b * stride_h8,
+                h16_ptr + b * stride_h16, n_vis, topk, n_blocks, CAND, FB, BLOCK, OUT_BLOCK, RANK)
 
 
 @triton.jit
-def finish_if_last(count_ptr, cand_row, scores_row, out_row, n_vis, topk, n_blocks,
-                   CAND: tl.constexpr, FB: tl.constexpr, BLOCK: tl.constexpr, OUT_BLOCK: tl.constexpr):
+def finish_if_last(count_ptr, cand_row, scores_row, out_row, h8_row, h16_row, n_vis, topk, n_blocks,
+                   CAND: tl.constexpr, FB: tl.constexpr, BLOCK: tl.constexpr, OUT_BLOCK: tl.constexpr,
+                   RANK: tl.constexpr):
     """Fused finish, called by every scores program after its candidates: the row's last program to get
     here selects (no second launch; at batch 32 rows finish while other rows are still scored) and resets
     the row's counter for the next call."""
-    tl.debug_barrier()  # every thread's candidate stores precede this program's release below
+    tl.debug_barrier()  # every thread's candidate stores and histogram atomics precede the release below
     done = tl.atomic_add(count_ptr, 1, sem="acq_rel")
     if done == tl.num_programs(1) - 1:
-        _finish_row(cand_row, scores_row, out_row, n_vis, topk, n_blocks, CAND, FB, BLOCK, OUT_BLOCK)
+        _finish_row(cand_row, scores_row, out_row, h8_row, h16_row, n_vis, topk, n_blocks, CAND, FB, BLOCK,
+                    OUT_BLOCK, RANK)
         tl.atomic_xchg(count_ptr, 0, sem="relaxed")
 
 
-_ROW_COUNTERS: dict[torch.device, torch.Tensor] = {}
+class FilterState:
+    """Per-device buffers that are zero between calls, so no launch pays a memset: per row an arrival
+    counter (fused finish) and the candidates' 8- and 16-bit key-prefix histograms (256 + 65,536 counts).
+    The finishing program puts back the zeros it used. One stream at a time per device."""
 
+    _by_device: dict[torch.device, FilterState] = {}
 
-def row_counters(device: torch.device, rows: int) -> torch.Tensor:
-    """Per-row arrival counters for the fused finish, zero between calls (each row's last program resets
-    its own), kept per device so no launch pays a memset. One stream at a time per device."""
-    have = _ROW_COUNTERS.get(device)
-    if have is None or have.numel() < rows:
-        have = torch.zeros(max(rows, 64), device=device, dtype=torch.int32)
-        _ROW_COUNTERS[device] = have
-    return have
+    def __init__(self, device: torch.device, rows: int) -> None:
+        self.counts = torch.zeros(rows, device=device, dtype=torch.int32)
+        self.h8 = torch.zeros(rows, 1 << 8, device=device, dtype=torch.int32)
+        self.h16 = torch.zeros(rows, 1 << 16, device=device, dtype=torch.int32)
+
+    @classmethod
+    def get(cls, device: torch.device, rows: int) -> FilterState:
+        have = cls._by_device.get(device)
+        if have is None or have.counts.numel() < rows:
+            have = cls._by_device[device] = cls(device, max(rows, 64))
+        return have
 
 
 def filter_finish(scores: torch.Tensor, cand: torch.Tensor, positions: torch.Tensor, out: torch.Tensor, topk: int,
-                  ratio: int, cand_per_block: int, pdl: bool = False) -> torch.Tensor:
-    """The finishing launch, after the scores kernel filled `scores` and `cand` ([rows, blocks·T] int64)."""
+                  ratio: int, cand_per_block: int, state: FilterState, pdl: bool = False) -> torch.Tensor:
+    """The finishing launch, after the scores kernel filled `scores`, `cand` ([rows, blocks·T + RANK_MAX]
+    int64: the pool, then the scratch for the prefix bin) and the state's histograms."""
     rows, n = scores.shape
-    n_blocks = cand.shape[1] // cand_per_block
+    n_blocks = (cand.shape[1] - RANK_MAX) // cand_per_block
     _filter_finish_kernel[(rows,)](
-        cand, scores, positions, out, topk, n, n_blocks, cand.stride(0), scores.stride(0), out.stride(0),
-        RATIO=ratio, CAND=cand_per_block, FB=pool_chunk(cand.shape[1], POOL_CHUNK), BLOCK=BLOCK_KEYS, OUT_BLOCK=256,
+        cand, scores, positions, out, state.h8, state.h16, topk, n, n_blocks, cand.stride(0), scores.stride(0),
+        out.stride(0), state.h8.stride(0), state.h16.stride(0), RATIO=ratio, CAND=cand_per_block,
+        FB=pool_chunk(n_blocks * cand_per_block, POOL_CHUNK), BLOCK=BLOCK_KEYS, OUT_BLOCK=256, RANK=RANK_MAX,
         PDL=pdl, num_warps=8, **pdl_launch(pdl))
     return out
 

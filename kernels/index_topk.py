@@ -26,13 +26,15 @@ from wholerepo.kernels._launch import (
     use_pdl,
 )
 from wholerepo.kernels.filter_select import (
+    MAX_ROWS,
     POOL_CHUNK_FUSED,
+    RANK_MAX,
+    FilterState,
     _block_candidates,
     candidates_per_block,
     filter_finish,
     finish_if_last,
     pool_chunk,
-    row_counters,
 )
 from wholerepo.kernels.radix_select import BINS, HIST_WORDS, _order_key, select_topk
 
@@ -50,12 +52,12 @@ SCORES_ONLY, DIGIT0_HIST, CANDIDATES = (tl.constexpr(i) for i in range(3))
 
 @triton.jit
 def _index_scores_kernel(
-    q_ptr, w_ptr, k_ptr, k_desc, ks_ptr, pos_ptr, scores_ptr, aux_ptr, out_ptr, count_ptr,
+    q_ptr, w_ptr, k_ptr, k_desc, ks_ptr, pos_ptr, scores_ptr, aux_ptr, out_ptr, count_ptr, h8_ptr, h16_ptr,
     N, topk, desc_rows_b, stride_qb, stride_qh, stride_wb, stride_kb, stride_kn, stride_ksb, stride_sb, stride_ab,
-    stride_ob,
+    stride_ob, stride_h8, stride_h16,
     RATIO: tl.constexpr, HI: tl.constexpr, DI: tl.constexpr, BLOCK_N: tl.constexpr, TILES: tl.constexpr,
     OUT: tl.constexpr, CAND: tl.constexpr, FUSED: tl.constexpr, FB: tl.constexpr, FP8: tl.constexpr,
-    DOT_F32: tl.constexpr, PDL: tl.constexpr, TMA: tl.constexpr,
+    DOT_F32: tl.constexpr, PDL: tl.constexpr, TMA: tl.constexpr, RANK: tl.constexpr,
 ):
     """FP8: q and keys are e4m3 bytes (vLLM's indexer cache: 128 fp8 + one fp32 scale per key, research
     §4.1), the dot runs in fp8 on the tensor cores, and the key's scale multiplies the head sum (ReLU
@@ -91,8 +93,10 @@ def _index_scores_kernel(
                 k = k.to(tl.float8e4nv, bitcast=True)
         if DOT_F32:
             k = k.to(tl.float32)
-        logits = tl.dot(q, tl.trans(k))  # [HI, BLOCK_N] fp32
-        s = tl.sum(tl.maximum(logits, 0.0) * w[:, None], axis=0)
+        # keys as the dot's M: the sum over heads then runs along each accumulator row, inside a warp's quads
+        # (as [HI, BLOCK_N] it crossed the 4 warps through shared memory with a barrier every tile)
+        logits = tl.dot(k, tl.trans(q))  # [BLOCK_N, HI] fp32
+        s = tl.sum(tl.maximum(logits, 0.0) * w[None, :], axis=1)
         if FP8:
             s = s * tl.load(ks_ptr + b * stride_ksb + offs_n, mask=valid, other=0.0)
         tl.store(scores_ptr + b * stride_sb + offs_n, tl.where(valid, s, float("-inf")), mask=offs_n < N)
@@ -107,11 +111,12 @@ def _index_scores_kernel(
         h = tl.histogram((key >> 24).to(tl.int32), BINS, mask=live)
         tl.atomic_add(aux_ptr + b * stride_ab + tl.arange(0, BINS), h, mask=h > 0)
     if OUT == CANDIDATES:
-        _block_candidates(scores_ptr + b * stride_sb, start, n_vis, aux_ptr + b * stride_ab, CAND,
+        h8_row, h16_row = h8_ptr + b * stride_h8, h16_ptr + b * stride_h16
+        _block_candidates(scores_ptr + b * stride_sb, start, n_vis, aux_ptr + b * stride_ab, h8_row, h16_row, CAND,
                           TILES * BLOCK_N)
         if FUSED:
             finish_if_last(count_ptr + b, aux_ptr + b * stride_ab, scores_ptr + b * stride_sb, out_ptr + b * stride_ob,
-                           n_vis, topk, tl.num_programs(1), CAND, FB, TILES * BLOCK_N, 256)
+                           h8_row, h16_row, n_vis, topk, tl.num_programs(1), CAND, FB, TILES * BLOCK_N, 256, RANK)
 
 
 FP8_KEYS = (torch.float8_e4m3fn, torch.uint8)  # e4m3 data, or its bytes
@@ -159,25 +164,27 @@ def _key_descriptor(keys: torch.Tensor, key_stride_b: int) -> tuple[TensorDescri
 def launch_scores(q, weights, keys, key_stride_b, positions, ratio, scores, aux, mode, cand=1, key_scales=None,
                   scales_stride_b=0, out=None, topk=0):
     """One scores launch into preallocated buffers; `mode` is SCORES_ONLY, DIGIT0_HIST (aux: the zeroed radix
-    state) or CANDIDATES (aux: [rows, blocks·cand] int64; with `out`, the select is finished in the same
-    launch). The bench times it alone."""
+    state) or CANDIDATES (aux: [rows, blocks·cand + RANK_MAX] int64; with `out`, the select is finished in the
+    same launch). The bench times it alone."""
     rows, n = q.shape[0], keys.shape[-2]
     fp8 = keys.dtype in FP8_KEYS
     ks = key_scales if fp8 else scores  # any pointer: the kernel reads scales only for fp8 keys
     fused = out is not None
-    counts = row_counters(q.device, rows) if fused else scores
+    state = FilterState.get(q.device, rows) if mode == CANDIDATES else None
+    counts, h8, h16 = (state.counts, state.h8, state.h16) if state else (scores, scores, scores)
     dst = out if fused else scores
     blocks = max(triton.cdiv(n, SCORE_TILE * SCORE_TILES), 1)
     keys_t = keys.view(torch.float8_e4m3fn) if fp8 and not interpreted(keys) else _bytes(keys)
     desc, rows_b = _key_descriptor(keys_t, key_stride_b)
     _index_scores_kernel[(rows, blocks)](
         _bytes(q), weights, _bytes(keys), keys if desc is None else desc, ks, positions, scores, aux, dst, counts,
-        n, topk, rows_b, q.stride(0), q.stride(1), weights.stride(0), key_stride_b, keys.stride(-2), scales_stride_b,
-        scores.stride(0), aux.stride(0), dst.stride(0), RATIO=ratio, HI=q.shape[1], DI=q.shape[2],
-        BLOCK_N=SCORE_TILE, TILES=SCORE_TILES, OUT=mode.value, CAND=cand, FUSED=fused,
+        h8, h16, n, topk, rows_b, q.stride(0), q.stride(1), weights.stride(0), key_stride_b, keys.stride(-2),
+        scales_stride_b, scores.stride(0), aux.stride(0), dst.stride(0), h8.stride(0), h16.stride(0), RATIO=ratio,
+        HI=q.shape[1], DI=q.shape[2], BLOCK_N=SCORE_TILE, TILES=SCORE_TILES, OUT=mode.value, CAND=cand, FUSED=fused,
         FB=pool_chunk(blocks * cand, POOL_CHUNK_FUSED), FP8=fp8, DOT_F32=interpreted(q), PDL=use_pdl(q),
-        TMA=desc is not None, **SCORES_LAUNCH,
+        TMA=desc is not None, RANK=RANK_MAX, **SCORES_LAUNCH,
     )
+    return state
 
 
 def _scores_and_topk(q, weights, keys, key_stride_b, positions, topk, ratio, out, want_topk=True, *,
@@ -193,20 +200,21 @@ def _scores_and_topk(q, weights, keys, key_stride_b, positions, topk, ratio, out
     blocks = max(triton.cdiv(n, SCORE_TILE * SCORE_TILES), 1)
     if not want_topk:
         mode, aux, cand = SCORES_ONLY, scores, 1
-    elif select == "filter":
+    elif select == "filter" and rows <= MAX_ROWS:
         cand = cand or candidates_per_block(n, topk)
-        mode, aux = CANDIDATES, torch.empty(rows, blocks * cand, device=q.device, dtype=torch.int64)
-    elif select == "radix":
+        mode, aux = CANDIDATES, torch.empty(rows, blocks * cand + RANK_MAX, device=q.device, dtype=torch.int64)
+    elif select in ("radix", "filter"):  # the filter's histograms are per row: long prefill chunks use radix
+        select = "radix"
         mode, aux, cand = DIGIT0_HIST, torch.zeros(rows, HIST_WORDS, device=q.device, dtype=torch.int32), 1
     else:
         raise UsageError(f"unknown select {select!r}: use 'filter' or 'radix'")
     fuse = want_topk and select == "filter" and fused
-    launch_scores(q, weights, keys, key_stride_b, positions, ratio, scores, aux, mode, cand, key_scales,
-                  scales_stride_b, out if fuse else None, topk)
+    state = launch_scores(q, weights, keys, key_stride_b, positions, ratio, scores, aux, mode, cand, key_scales,
+                          scales_stride_b, out if fuse else None, topk)
     if not want_topk or fuse:
         return out if fuse else scores
     if select == "filter":
-        return filter_finish(scores, aux, positions, out, topk, ratio, cand, pdl=use_pdl(q))
+        return filter_finish(scores, aux, positions, out, topk, ratio, cand, state, pdl=use_pdl(q))
     return select_topk(scores, positions, aux, out, topk, ratio, **radix)
 
 

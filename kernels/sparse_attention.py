@@ -73,6 +73,7 @@ def default_tuning(fp8: bool, rows: int, heads: int) -> AttnTuning:
 
 
 ACC_BYTES = 1 << 30  # prefill: launch rows in chunks so the fp32 split partials stay under 1 GiB
+COMBINE_SPLITS = 32  # splits the combine reads at once (8 before round 4; the bench's probe compares)
 
 
 @triton.jit
@@ -287,7 +288,7 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
         _combine_kernel[(n, heads)](
             acc, ml, sink, positions[lo:hi], inv_freq, out[lo:hi], splits,
             acc.stride(0), acc.stride(1), acc.stride(2), ml.stride(0), ml.stride(1), ml.stride(2),
-            out.stride(0), out.stride(1), D=dim, NOPE=cfg.nope_dim, SC=min(32, triton.next_power_of_2(splits)),
+            out.stride(0), out.stride(1), D=dim, NOPE=cfg.nope_dim, SC=min(COMBINE_SPLITS, triton.next_power_of_2(splits)),
             PDL=pdl, num_warps=4, **pdl_launch(pdl),
         )
     return out

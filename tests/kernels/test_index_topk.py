@@ -9,6 +9,7 @@ from wholerepo.errors import UsageError
 from wholerepo.kernels import index_topk as kern
 from wholerepo.kernels import reference as ref
 from wholerepo.kernels.config import AttentionConfig
+from wholerepo.kernels.filter_select import FilterState
 from wholerepo.kernels.inputs import indexer_fp8, make_decode_inputs
 
 SCORE_TOL = {torch.float32: 1e-5, torch.bfloat16: 1e-4}  # same rounded inputs; only summation order differs
@@ -74,6 +75,9 @@ def test_every_select_path_matches_reference(tiny, device, small_dtype, assert_t
     got = kern._scores_and_topk(inp.index_q, inp.index_w, inp.index_k, inp.index_k.stride(0), inp.positions,
                                 cfg.index_topk, cfg.ratio, out, **path)
     assert_topk(got, scores, cfg.index_topk)
+    if path["select"] == "filter":  # the finish put back the zeros its histograms and counters started from
+        state = FilterState.get(inp.positions.device, 3)
+        assert not state.h8.any() and not state.h16.any() and not state.counts.any()
 
 
 @pytest.mark.parametrize("cand", [None, 4])
