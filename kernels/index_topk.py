@@ -41,7 +41,8 @@ from wholerepo.kernels.radix_select import BINS, HIST_WORDS, _order_key, select_
 SCORE_TILE = 64  # keys per tensor-core tile; 64 x 16 tiles, 4 warps, 4 stages was the fastest of 7 variants
 SCORE_TILES = 16  # on the H200 (21.8 µs at batch 1, 1M; 655 µs at batch 32), see kernels/README.md
 PREFILL_SCORE_BYTES = 1 << 30  # cap the [rows, N] fp32 score buffer of one prefill sub-chunk at 1 GiB
-FUSED_FINISH = True  # the filter select finishes inside the scores launch (its last program per row)
+FUSED_FINISH = False  # finish inside the scores launch (its last program per row): measured slower on the
+# H200 (batch 1: 37.8 vs 35.2 µs; batch 32: 639.8 vs 631.4 µs, round 4), so the finish is its own launch
 TMA_KEYS = True  # read the keys through a TMA descriptor where possible (bench compares off)
 SCORES_LAUNCH = {"num_warps": 4, "num_stages": 4}  # the bench's probe tries others
 

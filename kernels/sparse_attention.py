@@ -73,7 +73,7 @@ def default_tuning(fp8: bool, rows: int, heads: int) -> AttnTuning:
 
 
 ACC_BYTES = 1 << 30  # prefill: launch rows in chunks so the fp32 split partials stay under 1 GiB
-COMBINE_SPLITS = 32  # splits the combine reads at once (8 before round 4; the bench's probe compares)
+COMBINE_SPLITS = 8  # splits the combine reads at once: 32 cost 5-33 µs at batch 1 on the H200 (round 4 probe)
 
 
 @triton.jit
