@@ -31,13 +31,13 @@ def test_decode_topk_matches_reference(tiny, device, small_dtype, batch, context
 
 
 # Every select path. filter: default T; T=4 (below k=16, so blocks overflow and are re-read whole); T=2;
-# finished inside the scores launch (fused, default) or by a second launch.
+# finished by a second launch (default) or inside the scores launch (fused).
 # radix (compact, cap, rank, programs, scatter_max): rank path; radix over the candidates; candidate list
 # overflowed (whole row); several blocks per compact program; the older pass-per-digit path. scatter_max:
 # 0 = digit 1 always by tl.histogram; 8 = both ways within one row (blocks with more matches histogram)
 SELECT_PATHS = [
     {"select": "filter"}, {"select": "filter", "cand": 4}, {"select": "filter", "cand": 2},
-    {"select": "filter", "fused": False}, {"select": "filter", "cand": 4, "fused": False},
+    {"select": "filter", "fused": True}, {"select": "filter", "cand": 4, "fused": True},
     *({"select": "radix", "compact": c, "cap": cap, "rank": r, "programs": p, "scatter_max": m}
       for c, cap, r, p, m in [(True, 4096, 128, 264, 256), (True, 4096, 16, 264, 256), (True, 16, 16, 264, 8),
                               (True, 4096, 128, 1, 0), (True, 16, 16, 2, 8), (False, 4096, 128, 264, 0),
