@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from wholerepo import __version__
+from wholerepo.cli.fast_params import FastCoercionGroup
 
 app = typer.Typer(
     name="wholerepo",
@@ -13,6 +14,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
     rich_markup_mode=None,
+    cls=FastCoercionGroup,
 )
 
 

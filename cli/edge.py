@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 import typer
-from rich.markup import escape
 
 from wholerepo.cli.console import err_console
 from wholerepo.errors import EXIT_INTERRUPTED, WholerepoError
@@ -24,6 +23,8 @@ def exits_cleanly(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except WholerepoError as error:
+            from rich.markup import escape  # only on this path: rich costs ~20 ms to import
+
             err_console().print(f"[bold red]error:[/] {escape(error.message)}", markup=True, highlight=False)
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:

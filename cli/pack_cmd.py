@@ -14,6 +14,7 @@ import typer
 from wholerepo import atomic
 from wholerepo.cli.console import err_console, is_interactive, write_result
 from wholerepo.cli.edge import exits_cleanly
+from wholerepo.cli.fast_params import FastCoercionCommand
 from wholerepo.errors import UsageError
 from wholerepo.ingest.options import OutputFormat, PackOptions
 from wholerepo.ingest.types import Mode, PackResult
@@ -80,7 +81,7 @@ def print_stats(result: PackResult) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("pack")
+    @app.command("pack", cls=FastCoercionCommand)
     @exits_cleanly
     def pack(
         path: Path = typer.Argument(Path("."), help="Repository (or, with --no-git, folder) to pack."),

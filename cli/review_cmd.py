@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 
 import typer
-from rich.text import Text
 
 from wholerepo.cli.console import err_console, write_result
 from wholerepo.cli.edge import exits_cleanly
@@ -112,6 +111,8 @@ def review(
 
 def _not_reviewed(error: ModelUnavailableError, on_unavailable: str | None) -> int:
     """--on-unavailable: fail (exit 3) in CI by default; elsewhere one warning line and exit 0."""
+    from rich.text import Text  # only on this path: rich costs ~20 ms to import
+
     from wholerepo.review.scope import is_ci
 
     policy = on_unavailable or ("fail" if is_ci(os.environ) else "pass")

@@ -25,11 +25,11 @@ keep_generated brings SVGs back with the rest of the generated files.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from wholerepo.ingest.git_run import decode_path, run_git, split_z
+from wholerepo.ingest.git_run import decode_path, split_z, start_git
 from wholerepo.ingest.types import SkipReason
 
 SNIFF_BYTES = 8192
@@ -164,20 +164,32 @@ def load_linguist_attributes(
 ) -> LinguistAttributes:
     """Ask git for linguist-vendored / linguist-generated, only when some .gitattributes mentions them
     (one `git check-attr --stdin` call over all paths costs ~40 ms on 12k files; most repos skip it)."""
+    return start_linguist_attributes(root, paths, attribute_files)()
+
+
+def start_linguist_attributes(
+    root: Path, paths: Iterable[str], attribute_files: Iterable[str]
+) -> Callable[[], LinguistAttributes]:
+    """load_linguist_attributes in two steps: start `git check-attr` (it runs beside what comes next,
+    read.py's reading), then wait for its answer."""
     if not any(_mentions_linguist(root / rel) for rel in attribute_files):
-        return NO_ATTRIBUTES
+        return lambda: NO_ATTRIBUTES
     listing = "\0".join(paths).encode("utf-8", "surrogateescape") + b"\0"
     names = ("linguist-vendored", "linguist-generated")
-    output = run_git(root, "check-attr", "-z", "--stdin", *names, check=False, input_bytes=listing)
+    call = start_git(root, "check-attr", "-z", "--stdin", *names, check=False, input_bytes=listing)
+    return lambda: _parse_attributes(call())
+
+
+def _parse_attributes(output: bytes) -> LinguistAttributes:
     vendored: dict[str, bool] = {}
     generated: dict[str, bool] = {}
     fields = split_z(output)
     for index in range(0, len(fields) - 2, 3):
-        path, name, value = decode_path(fields[index]), fields[index + 1], fields[index + 2]
-        if value in (b"unspecified",):
+        value = fields[index + 2]
+        if value == b"unspecified":  # nearly every path: decode only the others
             continue
-        flag = value in (b"set", b"true")
-        (vendored if name == b"linguist-vendored" else generated)[path] = flag
+        path, name = decode_path(fields[index]), fields[index + 1]
+        (vendored if name == b"linguist-vendored" else generated)[path] = value in (b"set", b"true")
     return LinguistAttributes(vendored, generated)
 
 

@@ -11,9 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from functools import partial
+from types import MappingProxyType
 from typing import Protocol
 
+from wholerepo.ingest.count_pieces import (
+    count_with_known_middles,
+    known_in_order,
+    middles_of,
+    split_for_counting,
+)
+from wholerepo.ingest.count_prefetch import CountPrefetch
 from wholerepo.ingest.options import OutputFormat
 from wholerepo.ingest.render import FileBlock, body_text, frame_block
 from wholerepo.ingest.signature_cache import STORE_VERSION, SignatureCache
@@ -21,10 +30,11 @@ from wholerepo.ingest.signatures import language_of
 from wholerepo.ingest.types import Mode, SourceFile
 
 SIGNATURE_LINE_TOKENS = 6  # a signature line costs 8-30 tokens ("12: def f(x):" is 8): 6 stays below
-_DEFINITION_LINE = re.compile(
-    r"^[ \t]*(?:pub(?:\([^)\n]*\))?[ \t]+|export[ \t]+|async[ \t]+)*"
+_DEFINITION_LINE = re.compile(  # one match per line that opens a definition; written with its newline,
+    # not ^ and re.MULTILINE, so that re skips from newline to newline (~30% faster; the text gets a "\n"
+    # in front for its first line)
+    r"\n[ \t]*(?:pub(?:\([^)\n]*\))?[ \t]+|export[ \t]+|async[ \t]+)*"
     r"(?:def|class|fn|struct|enum|trait|impl|interface|func|function|namespace)[ \t]",
-    re.MULTILINE,
 )
 CHARS_PER_TOKEN_GUESS = 3.6  # 1M-token V4 packs of ruff and torch run 3.9 chars/token; guessing a little
 # low over-counts, which the exact recount gives back (each 0.1 closer saves re-planning rounds; guessing
@@ -32,7 +42,7 @@ CHARS_PER_TOKEN_GUESS = 3.6  # 1M-token V4 packs of ruff and torch run 3.9 chars
 
 
 class Tokenizer(Protocol):
-    name: str
+    name: str  # a tokenizer whose counts add up across line-start cuts also has `sums_at_line_starts = True`
 
     def count(self, text: str) -> int: ...
 
@@ -77,6 +87,9 @@ class CostModel:
         self._fmt = fmt
         self._line_numbers = line_numbers
         self._frame_exact: dict[tuple[str, Mode], int] = {}
+        self._sums = bool(getattr(tokenizer, "sums_at_line_starts", False))
+        self._middles: dict[str, int] = {}  # middle text -> count, for count_pack (see count_pieces.py)
+        self._prefetch: CountPrefetch | None = None
         self._frame_base = self._measure_frame_base()
         self.num_counted = 0  # tokens of file content counted in this pack (0 when the cache knew all)
         # Every file starts estimated, even when the cache knows its count: the plan must not depend on
@@ -85,6 +98,7 @@ class CostModel:
         self._content = {path: self._guess(f) for path, f in self._files.items()}
         self.estimated: set[str] = set(self._files)
         self._sig_tokens: dict[str, int | None] = {}
+        self._full: dict[str, int] | None = None  # full_costs(), built on first use
 
     def _content_key(self, f: SourceFile) -> str:
         """content_sha is the blob id of the text as packed (after redaction), so it keys the count;
@@ -105,8 +119,16 @@ class CostModel:
         exact = self._frame_exact.get((path, mode))
         return exact if exact is not None else self._frame_base + len(path) // 2 + 1
 
-    def full_costs(self) -> dict[str, int]:
-        return {path: tokens + self.frame_cost(path, Mode.FULL) for path, tokens in self._content.items()}
+    def full_costs(self) -> Mapping[str, int]:
+        """Content plus frame of every file, kept up to date by make_exact (a plan round reads it whole:
+        rebuilding it for 10k files each round cost ~15 ms)."""
+        if self._full is None:
+            self._full = {path: n + self.frame_cost(path, Mode.FULL) for path, n in self._content.items()}
+        return MappingProxyType(self._full)
+
+    def _refresh_full(self, path: str) -> None:
+        if self._full is not None:
+            self._full[path] = self._content[path] + self.frame_cost(path, Mode.FULL)
 
     def source(self, path: str) -> SourceFile:
         return self._files[path]
@@ -119,14 +141,14 @@ class CostModel:
         Returns whether any cost changed (then the plan is redone)."""
         todo = [p for p in full if p in self.estimated]
         changed = False
+        self._take_prefetched()
         if todo:
             keys = {p: self._content_key(self._files[p]) for p in todo}
             known = dict(self._cache.get_many(set(keys.values())))
             missing = [p for p in todo if keys[p] not in known]
             if missing:
-                blocks = [FileBlock(p, Mode.FULL, self._files[p].text) for p in missing]
-                texts = [body_text(block, self._line_numbers) for block in blocks]
-                fresh = dict(zip((keys[p] for p in missing), self._tokenizer.count_many(texts), strict=True))
+                texts = [self._body(p) for p in missing]
+                fresh = dict(zip((keys[p] for p in missing), self._count_in_pieces(texts), strict=True))
                 self._cache.put_many(fresh)
                 known |= fresh
                 self.num_counted += sum(fresh.values())
@@ -134,6 +156,7 @@ class CostModel:
                 changed |= self._content[path] != known[keys[path]]
                 self._content[path] = known[keys[path]]
                 self.estimated.discard(path)
+                self._refresh_full(path)
         frames = [(p, Mode.FULL) for p in full] + [(p, Mode.SIGNATURES) for p in signatures]
         frames = [key for key in frames if key not in self._frame_exact]
         if frames:
@@ -142,6 +165,7 @@ class CostModel:
                 exact = max(count - 1, 1)
                 changed |= exact != self.frame_cost(*key)
                 self._frame_exact[key] = exact
+                self._refresh_full(key[0])
         return changed
 
     def signature_text(self, path: str) -> str | None:
@@ -150,15 +174,13 @@ class CostModel:
             self._signatures.put(key, self._extract(path, self._files[path].text))
         return self._signatures.get(key)
 
-    def signature_costs(self, paths: Sequence[str], limit: int | None = None) -> dict[str, int | None]:
-        """Block costs as signatures (None: the file has none). Extracts, then counts, what is new. A file
-        whose definition lines alone (counted with a regex, ~1 GB/s) would cost more than `limit` is not
-        parsed (a parse runs at 4-7 MB/s): it gets a cost just above the limit, which cannot fit."""
+    def signature_costs(self, paths: Sequence[str], limit: int | None = None) -> Mapping[str, int | None]:
+        """Block costs as signatures (None: the file has none). Extracts, then counts, what is new. With
+        a `limit` (the tokens left), see _SignatureCostsWithin: a file whose definition lines alone
+        (counted with a regex, ~1 GB/s) would cost more than the tokens still left is not parsed (a parse
+        runs at 4-7 MB/s here): it gets a cost just above them, which cannot fit."""
         if limit is not None:
-            # decided on the guess alone, cached or not, so a warm pack decides as a cold one did
-            too_big = {p for p in paths if self._definition_guess(p) > limit}
-            fitting = [p for p in paths if p not in too_big]
-            return {**self.signature_costs(fitting), **{p: limit + 1 for p in too_big}}
+            return _SignatureCostsWithin(self, paths, limit)
         todo = [p for p in paths if p not in self._sig_tokens]
         texts = {p: self.signature_text(p) for p in todo}
         with_text = [p for p in todo if texts[p]]
@@ -174,6 +196,13 @@ class CostModel:
             for p in paths
         }
 
+    def fits_as_signatures(self, path: str, left: int) -> int | None:
+        """The signature cost of `path` when its definition-line guess fits in `left` tokens (decided on
+        the guess alone, cached or not, so a warm pack decides as a cold one did), else `left + 1`."""
+        if self._definition_guess(path) > left:
+            return left + 1
+        return self.signature_costs([path])[path]
+
     def _signature_key(self, path: str) -> str:
         return derived_key(f"signatures-{STORE_VERSION}", self._files[path].content_sha)
 
@@ -185,7 +214,7 @@ class CostModel:
         key = derived_key("definition-lines-1", self._files[path].content_sha)
         known = self._signatures.get(key)
         if known is None:
-            known = str(len(_DEFINITION_LINE.findall(self._files[path].text)))
+            known = str(len(_DEFINITION_LINE.findall("\n" + self._files[path].text)))
             self._signatures.put(key, known)
         return int(known) * SIGNATURE_LINE_TOKENS
 
@@ -204,11 +233,105 @@ class CostModel:
         known = dict(self._cache.get_many(set(keys)))
         missing = {key: text for key, text in zip(keys, texts, strict=True) if key not in known}
         if missing:
-            fresh = dict(zip(missing, self._tokenizer.count_many(list(missing.values())), strict=True))
+            fresh = dict(zip(missing, self._count_in_pieces(list(missing.values())), strict=True))
             self._cache.put_many(fresh)
             known |= fresh
         return [known[key] for key in keys]
 
+    def _count_in_pieces(self, texts: Sequence[str]) -> list[int]:
+        """Exact counts of `texts`. Where the tokenizer allows, each is counted as head, middle and tail,
+        and each middle's count is kept (and cached under its text's key) for count_pack."""
+        totals, middles = self._counted_in_pieces(texts)
+        self._keep_middles(middles)
+        return totals
+
+    def _counted_in_pieces(self, texts: Sequence[str]) -> tuple[list[int], dict[str, int]]:
+        """(counts of `texts`, counts of their middles); touches no state, so a prefetch thread runs it."""
+        if not self._sums:
+            return self._tokenizer.count_many(texts), {}
+        pieces, owners, middles = split_for_counting(texts)
+        counts = self._tokenizer.count_many(pieces)
+        totals = [0] * len(texts)
+        for owner, count in zip(owners, counts, strict=True):
+            totals[owner] += count
+        return totals, {middle: counts[index] for middle, index in middles.items()}
+
+    def _keep_middles(self, middles: Mapping[str, int]) -> None:
+        self._middles.update(middles)
+        self._cache.put_many({derived_key("text", self._tokenizer.name, m): n for m, n in middles.items()})
+
+    def prefetch(self, paths: Sequence[str]) -> None:
+        """Start counting the contents of `paths` (the files a plan will likely hold in full) beside the
+        planning (count_prefetch.py). make_exact takes the counts and counts the rest itself."""
+        if self._prefetch is not None:
+            return
+        keys = {p: self._content_key(self._files[p]) for p in paths}
+        known = self._cache.get_many(set(keys.values()))
+        todo = list({keys[p]: p for p in paths if keys[p] not in known}.items())
+        if todo:
+            self._prefetch = CountPrefetch(
+                self._counted_in_pieces, [(key, partial(self._body, path)) for key, path in todo]
+            )
+
+    def _take_prefetched(self) -> None:
+        if self._prefetch is None:
+            return
+        counts, middles = self._prefetch.take()
+        self._prefetch = None
+        self._cache.put_many(counts)
+        self._keep_middles(middles)
+        self.num_counted += sum(counts.values())
+
+    def _body(self, path: str) -> str:
+        return body_text(FileBlock(path, Mode.FULL, self._files[path].text), self._line_numbers)
+
+    def count_pack(self, text: str, parts: Callable[[], Sequence[str]]) -> int:
+        """Exact tokens of the final pack. `parts()`: texts counted before (full files' bodies, the tree)
+        in the order they appear in it; their middles are not counted again (count_pieces.py)."""
+        key = derived_key("text", self._tokenizer.name, text)
+        cached = self._cache.get_many([key])
+        if key in cached:
+            return cached[key]
+        if not self._sums:
+            return self.count_text(text)
+        middles = middles_of(parts())
+        counts = dict(self._middles)
+        unknown = {derived_key("text", self._tokenizer.name, m): m for m in middles if m not in counts}
+        counts |= {unknown[k]: n for k, n in self._cache.get_many(unknown).items()}
+        total = count_with_known_middles(text, known_in_order(middles, counts), self._tokenizer.count_many)
+        self._cache.put_many({key: total})
+        return total
+
     def flush(self) -> None:
+        self._take_prefetched()
         self._cache.flush()
         self._signatures.flush()
+
+
+class _SignatureCostsWithin(Mapping[str, "int | None"]):
+    """Signature costs of one batch, worked out as select.fill_section reads them: in order, each file
+    against the tokens left after the files before it that fit (fill_section takes every cost that
+    fits). Parsing a file whose guess already exceeds what is left would be wasted: on ruff's cold 1M
+    pack most of the parses were (185 parses of 6.7 MB for 43 signatures)."""
+
+    def __init__(self, costs: CostModel, paths: Sequence[str], limit: int) -> None:
+        self._costs = costs
+        self._paths = {p: None for p in paths}
+        self._left = limit
+        self._seen: dict[str, int | None] = {}
+
+    def __getitem__(self, path: str) -> int | None:
+        if path not in self._paths:
+            raise KeyError(path)
+        if path not in self._seen:
+            cost = self._costs.fits_as_signatures(path, self._left)
+            if cost is not None and cost <= self._left:
+                self._left -= cost
+            self._seen[path] = cost
+        return self._seen[path]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)

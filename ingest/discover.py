@@ -19,12 +19,14 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-
-import pathspec
+from typing import TYPE_CHECKING
 
 from wholerepo.errors import NotAGitRepositoryError, UsageError
 from wholerepo.ingest.git_run import decode_path, run_git, split_z
 from wholerepo.ingest.types import DiscoveredFile, FileOrigin, SkippedFile, SkipReason
+
+if TYPE_CHECKING:  # only --no-git's folder walk needs it
+    import pathspec
 
 _MODE_SYMLINK = b"120000"
 _MODE_GITLINK = b"160000"  # a submodule's commit recorded in the superproject
@@ -154,6 +156,8 @@ def _outside(root: Path, path: str) -> SkippedFile:
 def _walk_plain(root: Path) -> tuple[list[DiscoveredFile], list[SkippedFile]]:
     """--no-git: every file under root, skipping .git folders and what .gitignore files (root and
     nested) exclude, the way git would list untracked-not-ignored files. Links are not followed."""
+    import pathspec
+
     files: list[DiscoveredFile] = []
     skipped: list[SkippedFile] = []
     specs: list[tuple[str, pathspec.GitIgnoreSpec]] = []

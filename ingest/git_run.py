@@ -4,8 +4,11 @@ must never write to the user's .git), and a clear typed error when git is missin
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from wholerepo.errors import NotAGitRepositoryError, UsageError, WholerepoError
@@ -39,20 +42,67 @@ def run_git(cwd: Path, *args: str, check: bool = True, input_bytes: bytes | None
             git_argv(*args), cwd=cwd, env=git_env(), input=input_bytes, capture_output=True, check=False
         )
     except FileNotFoundError as error:
-        raise UsageError("git is not installed or not on PATH; install git or pass --no-git") from error
+        raise _no_git() from error
     if check and done.returncode != 0:
-        message = done.stderr.decode(errors="replace").strip().splitlines()
-        first = message[-1] if message else f"exit status {done.returncode}"
-        if "not a git repository" in first:
-            raise NotAGitRepositoryError(
-                f"{cwd} is not inside a git repository; run `git init` or pass --no-git"
-            )
-        if "dubious ownership" in " ".join(message):
-            raise UsageError(
-                f"git refuses {cwd} (dubious ownership); run `git config --global --add safe.directory {cwd}`"
-            )
-        raise WholerepoError(f"`git {' '.join(args)}` failed in {cwd}: {first}")
+        raise _failed(cwd, args, done.returncode, done.stderr)
     return done.stdout
+
+
+def start_git(cwd: Path, *args: str, check: bool = True, input_bytes: bytes = b"") -> Callable[[], bytes]:
+    """Start `git args...` and return a call that waits for its stdout: git works on another core while
+    this process goes on. Input and output go through temporary files, not pipes, so nothing has to
+    feed or drain them meanwhile (a thread doing that would take the GIL from the work it overlaps).
+    Without a usable temporary folder it runs git at once, as run_git does."""
+    try:
+        return _start_git(cwd, args, check, input_bytes)
+    except OSError:
+        output = run_git(cwd, *args, check=check, input_bytes=input_bytes)
+        return lambda: output
+
+
+def _start_git(cwd: Path, args: tuple[str, ...], check: bool, input_bytes: bytes) -> Callable[[], bytes]:
+    with contextlib.ExitStack() as opened:  # the outputs stay open for result() once git runs
+        stdout = opened.enter_context(tempfile.TemporaryFile())
+        stderr = opened.enter_context(tempfile.TemporaryFile())
+        with tempfile.TemporaryFile() as stdin:
+            stdin.write(input_bytes)
+            stdin.seek(0)
+            try:
+                process = subprocess.Popen(
+                    git_argv(*args), cwd=cwd, env=git_env(), stdin=stdin, stdout=stdout, stderr=stderr
+                )
+            except FileNotFoundError as error:
+                raise _no_git() from error
+        outputs = opened.pop_all()
+
+    def result() -> bytes:
+        with outputs:
+            returncode = process.wait()
+            if check and returncode != 0:
+                stderr.seek(0)
+                raise _failed(cwd, args, returncode, stderr.read())
+            stdout.seek(0)
+            return stdout.read()
+
+    return result
+
+
+def _no_git() -> UsageError:
+    return UsageError("git is not installed or not on PATH; install git or pass --no-git")
+
+
+def _failed(cwd: Path, args: tuple[str, ...], returncode: int, stderr: bytes) -> WholerepoError:
+    message = stderr.decode(errors="replace").strip().splitlines()
+    first = message[-1] if message else f"exit status {returncode}"
+    if "not a git repository" in first:
+        return NotAGitRepositoryError(
+            f"{cwd} is not inside a git repository; run `git init` or pass --no-git"
+        )
+    if "dubious ownership" in " ".join(message):
+        return UsageError(
+            f"git refuses {cwd} (dubious ownership); run `git config --global --add safe.directory {cwd}`"
+        )
+    return WholerepoError(f"`git {' '.join(args)}` failed in {cwd}: {first}")
 
 
 def split_z(output: bytes) -> list[bytes]:

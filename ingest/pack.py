@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from wholerepo.errors import UsageError
@@ -21,8 +22,15 @@ from wholerepo.ingest.options import OutputFormat, PackOptions
 from wholerepo.ingest.order import order_files
 from wholerepo.ingest.rank import rank_files
 from wholerepo.ingest.read import ReadOptions, ReadResult, read_files
-from wholerepo.ingest.render import FileBlock, PackLayout, render_pack, render_tree
-from wholerepo.ingest.select import SectionPlan, Selection, select_files, split_focus
+from wholerepo.ingest.render import FileBlock, PackLayout, body_text, render_pack, render_tree
+from wholerepo.ingest.select import (
+    CORE_FILE_SHARE,
+    SMALL_FILE_TOKENS,
+    SectionPlan,
+    Selection,
+    select_files,
+    split_focus,
+)
 from wholerepo.ingest.signature_cache import SignatureCache
 from wholerepo.ingest.signatures import extract_signatures
 from wholerepo.ingest.token_cache import TokenCountCache
@@ -44,6 +52,8 @@ MAX_PLAN_ROUNDS = (
     4  # estimate -> exact recounts converge in 2 rounds on torch and ruff; 4 bounds the rare rest
 )
 MAX_FIT_ROUNDS = 4
+LONG_READ_FILES = 2_000  # reading this many files takes long enough (~0.1 s) for the tokenizer to load in a
+# child process (V4Tokenizer.preload)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +116,8 @@ def pack_repository(
     ).text
     count_cache = count_cache_for(tokenizer.name)
     if not count_cache.get_many([derived_key("text", tokenizer.name, frame)]):
-        _preload(tokenizer)  # a new commit: this pack will count; load the tokenizer beside the read
+        # a new commit: this pack will count; load the tokenizer beside the read
+        _preload(tokenizer, long_wait=len(discovery.files) >= LONG_READ_FILES)
     with ThreadPoolExecutor(max_workers=1) as pool:
         # `git log` (~0.1 s on ruff) runs beside the read; churn of every listed path, kept for those read
         listed = [] if options.no_git else [f.path for f in discovery.files]
@@ -135,6 +146,7 @@ def pack_repository(
             options.line_numbers,
         )
     repo_order = [r.file.path for r in repo_ranked]
+    costs.prefetch(_likely_full(repo_order, costs.full_costs(), settings.budget))
     focus_order = [r.file.path for r in focus_ranked] if focus_ranked is not None else None
     label = "question" if options.query else ("diff" if changed else "more")
     frame_cost = costs.count_text(frame)
@@ -163,7 +175,7 @@ def pack_repository(
             layout = replace(layout, more=_focus_blocks(costs, more, repo_order))
             rendered = render_pack(layout, prompt_format)
         with clock.stage("verify"):
-            total = costs.count_text(rendered.text)
+            total = costs.count_pack(rendered.text, partial(_counted_parts, layout))
         if total <= settings.budget:
             break
         plan_budget -= (total - settings.budget) + max(16, settings.budget // 2000)
@@ -189,11 +201,28 @@ def pack_repository(
     )
 
 
-def _preload(tokenizer: Tokenizer) -> None:
+def _likely_full(order: Sequence[str], full_costs: Mapping[str, int], budget: int) -> list[str]:
+    """The files a plan will likely hold in full, for CostModel.prefetch: in rank order, those no bigger
+    than a core file may be (select.CORE_FILE_SHARE) until their estimates fill the budget. A guess: a
+    file it misses is counted when selected, one it adds was counted on an otherwise idle core."""
+    largest = max(int(budget * CORE_FILE_SHARE), SMALL_FILE_TOKENS)
+    chosen: list[str] = []
+    used = 0
+    for path in order:
+        cost = full_costs[path]
+        if cost <= largest:
+            chosen.append(path)
+            used += cost
+            if used >= budget:
+                break
+    return chosen
+
+
+def _preload(tokenizer: Tokenizer, *, long_wait: bool) -> None:
     """Start loading the tokenizer in the background where it can (V4: 0.3-2 s, overlapping the read)."""
     preload = getattr(tokenizer, "preload", None)
     if callable(preload):
-        preload()
+        preload(long_wait=long_wait)
 
 
 def _read_options(options: PackOptions) -> ReadOptions:
@@ -278,6 +307,15 @@ def _focus_blocks(
 def _block(costs: CostModel, path: str, mode: Mode) -> FileBlock:
     text = costs.source(path).text if mode is Mode.FULL else (costs.signature_text(path) or "")
     return FileBlock(path, mode, text)
+
+
+def _counted_parts(layout: PackLayout) -> list[str]:
+    """The texts the plan counted (files' bodies, the tree), in the order the pack holds them."""
+
+    def bodies(blocks: Sequence[FileBlock]) -> list[str]:
+        return [body_text(b, layout.line_numbers) for b in blocks]
+
+    return [*bodies(layout.core), render_tree(layout.tree_paths), *bodies(layout.more), *bodies(layout.focus)]
 
 
 def _layout(

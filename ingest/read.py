@@ -22,7 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from wholerepo.errors import UsageError
-from wholerepo.ingest.classify import NO_ATTRIBUTES, classify_content, classify_path, load_linguist_attributes
+from wholerepo.ingest.classify import (
+    NO_ATTRIBUTES,
+    classify_content,
+    classify_path,
+    start_linguist_attributes,
+)
 from wholerepo.ingest.discover import Discovery
 from wholerepo.ingest.ignore_rules import load_ignore_rules
 from wholerepo.ingest.read_cache import ContentVerdict, ReadCache
@@ -74,7 +79,10 @@ def read_files(
     discovery: Discovery, options: ReadOptions | None = None, *, cache: ReadCache | None = None
 ) -> ReadResult:
     """Apply path rules and classification, read and decode what survives, redact secrets. What the
-    content decided (skip, invalid UTF-8, redaction) is remembered by content id in `cache`."""
+    content decided (skip, invalid UTF-8, redaction) is remembered by content id in `cache`.
+
+    `git check-attr` (linguist attributes, 0.05-0.1 s on ruff's 11k paths) runs beside the reading: files
+    are read as if no attribute applied, and the few paths it marks are decided again once it answers."""
     options = options or ReadOptions()
     cache = cache if cache is not None else ReadCache()
     root = str(discovery.root)
@@ -83,23 +91,42 @@ def read_files(
     paths = [found.path for found in discovery.files]
     rules = load_ignore_rules(discovery.root, paths, includes=options.includes, excludes=options.excludes)
     attribute_files = [p for p in paths if p == ".gitattributes" or p.endswith("/.gitattributes")]
-    attributes = NO_ATTRIBUTES
-    if discovery.is_git:
-        attributes = load_linguist_attributes(discovery.root, paths, attribute_files)
+    loader = WorkTreeText(root)
+
+    def read_one(found: DiscoveredFile) -> SourceFile | SkippedFile:
+        outcome = read_known(root, found, options.max_file_bytes, (options_key, loader), cache)
+        return outcome if outcome is not None else _read_one(root, found, options, (kept, options_key), cache)
+
+    outcomes: list[SourceFile | SkippedFile] = []
+    ruled: set[str] = set()
+    by_path: set[str] = set()  # skipped by classify_path without attributes
+    attributes_call = (
+        start_linguist_attributes(discovery.root, paths, attribute_files) if discovery.is_git else None
+    )
+    try:
+        for found in discovery.files:
+            ruled_out = rules.check(found.path)
+            if ruled_out is not None:
+                ruled.add(found.path)
+                outcomes.append(ruled_out)
+            elif (verdict := classify_path(found.path, kept=kept)) is not None:
+                outcomes.append(SkippedFile(found.path, verdict.reason, verdict.detail))
+                by_path.add(found.path)
+            else:
+                outcomes.append(read_one(found))
+    finally:  # on an error too: git is waited for, not left behind
+        attributes = attributes_call() if attributes_call is not None else NO_ATTRIBUTES
+    marked = (attributes.vendored.keys() | attributes.generated.keys()) - ruled
     files: list[SourceFile] = []
     skipped = list(discovery.skipped)
     num_bytes = 0
-    loader = WorkTreeText(root)
-    for found in discovery.files:
-        outcome: SourceFile | SkippedFile | None = rules.check(found.path)
-        if outcome is None:
+    for found, outcome in zip(discovery.files, outcomes, strict=True):
+        if found.path in marked:
             verdict = classify_path(found.path, kept=kept, attributes=attributes)
             if verdict is not None:
                 outcome = SkippedFile(found.path, verdict.reason, verdict.detail)
-        if outcome is None:
-            outcome = read_known(root, found, options.max_file_bytes, (options_key, loader), cache)
-        if outcome is None:
-            outcome = _read_one(root, found, options, (kept, options_key), cache)
+            elif found.path in by_path:  # in a vendored folder, kept by linguist-vendored=false
+                outcome = read_one(found)
         if isinstance(outcome, SkippedFile):
             skipped.append(outcome)
         else:

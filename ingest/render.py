@@ -8,6 +8,7 @@ question to question comes before it must; the preamble is the same for every pa
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -124,9 +125,16 @@ def render_block(block: FileBlock, fmt: OutputFormat, line_numbers: bool) -> str
 def render_tree(paths: Iterable[str]) -> str:
     """Sorted paths as an indented tree: shared directories are written once (about 40% fewer tokens
     than full paths on torch's 10k files)."""
+    return _render_sorted_tree(tuple(sorted(paths)))
+
+
+@functools.lru_cache(maxsize=4)
+def _render_sorted_tree(paths: tuple[str, ...]) -> str:
+    """A pack renders the same tree up to four times (planning its cost, the final text, counting that
+    text); 11k paths take ~15 ms each."""
     lines: list[str] = []
     previous: list[str] = []
-    for path in sorted(paths):
+    for path in paths:
         parts = display_path(path).split("/")  # escaping never adds a "/"
         dirs = parts[:-1]
         common = 0

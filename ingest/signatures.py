@@ -13,8 +13,10 @@ import importlib
 import re
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
-from tree_sitter import Language, Node, Parser
+if TYPE_CHECKING:  # tree-sitter loads with the first parse: a warm pack parses nothing
+    from tree_sitter import Node, Parser
 
 MAX_SIGNATURE_CHARS = 240  # a definition's header beyond this is cut with "…" (huge default arguments)
 MAX_PARSE_BYTES = 256 << 10  # larger files (generated tables, amalgamations, big fixtures) cost 40-250 ms a
@@ -217,6 +219,8 @@ def language_of(path: str) -> str | None:
 
 @cache
 def _parser(language: str) -> Parser:
+    from tree_sitter import Language, Parser
+
     grammar = _GRAMMARS[language]
     module = importlib.import_module(grammar.module)
     return Parser(Language(getattr(module, grammar.function)()))

@@ -76,11 +76,28 @@ def package_dir(package: str) -> Path:
     return Path(locations[0])
 
 
+def _cache_file(cache_name: str, folder: Path | None) -> Path:
+    return (folder or paths.cache_dir() / "tokenizers") / f"{cache_name}.ranks"
+
+
+def ranks_look_cached(cache_name: str, source: Path, folder: Path | None = None) -> bool:
+    """Whether the cache holds a current entry for `source`, by its header alone (load_ranks still
+    checks the whole entry)."""
+    try:
+        with _cache_file(cache_name, folder).open("rb") as handle:
+            header = handle.read(HEADER.size)
+        magic, version, size, mtime_ns, _, _ = HEADER.unpack(header)
+        stat = source.stat()
+    except (OSError, struct.error):
+        return False
+    return (magic, version, size, mtime_ns) == (MAGIC, FORMAT_VERSION, stat.st_size, stat.st_mtime_ns)
+
+
 def load_ranks(
     cache_name: str, source: Path, build: Callable[[], tuple[Ranks, Extras]], folder: Path | None = None
 ) -> tuple[Ranks, Extras]:
     """The ranks and extras `build()` makes from `source`, from the cache when it is current."""
-    file = (folder or paths.cache_dir() / "tokenizers") / f"{cache_name}.ranks"
+    file = _cache_file(cache_name, folder)
     stat = source.stat()
     try:
         cached = _unpack(file.read_bytes(), stat)

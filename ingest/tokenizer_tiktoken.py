@@ -13,10 +13,12 @@ import string
 import struct
 from collections.abc import Sequence
 from pathlib import Path
-
-import tiktoken
+from typing import TYPE_CHECKING
 
 from wholerepo.ingest.tokenizer_ranks import load_ranks, package_dir
+
+if TYPE_CHECKING:  # imported where an encoding is built: tokenizer_v4 shares this module's helpers
+    import tiktoken
 
 # Copied as data from tiktoken_ext/openai_public.py (tiktoken 0.14.0): its constructors cannot be called
 # without downloading the ranks. Special tokens come from quicktok's .special files instead.
@@ -79,6 +81,8 @@ def read_quicktok_specials(path: Path) -> dict[str, int]:
 
 def load_tiktoken_encoding(name: str) -> tiktoken.Encoding:
     """Build o200k_base or cl100k_base from quicktok's data, without touching the network."""
+    import tiktoken
+
     tiktoken_name, stem, pattern = ENCODINGS[name]
     data = quicktok_data_dir()
 
@@ -133,6 +137,8 @@ def split_at_line_starts(text: str, num_parts: int) -> list[str]:
 class TiktokenTokenizer:
     """A tiktoken Encoding behind the Tokenizer protocol. Special-token text such as "<|endoftext|>" in a
     file is ordinary text here (encode_ordinary): it is counted, never refused or dropped."""
+
+    sums_at_line_starts = True  # counts add up across split_at_line_starts' cuts (count() relies on it)
 
     def __init__(self, name: str, encoding: tiktoken.Encoding) -> None:
         self.name = name

@@ -16,14 +16,14 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import subprocess
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import tiktoken
-
-from wholerepo.ingest.tokenizer_hf import HFTokenizer, load_hf_tokenizer
-from wholerepo.ingest.tokenizer_ranks import load_ranks, package_dir
+from wholerepo.ingest.tokenizer_ranks import load_ranks, package_dir, ranks_look_cached
 from wholerepo.ingest.tokenizer_tiktoken import (
     MIN_THREADED_CHARS,
     num_cores,
@@ -31,6 +31,11 @@ from wholerepo.ingest.tokenizer_tiktoken import (
     thread_count,
 )
 from wholerepo.ingest.tokenizer_v4_charset import SAFE_CHARS
+
+if TYPE_CHECKING:  # tiktoken and HF tokenizers load with the tokenizer: a warm pack never counts (~9 ms)
+    import tiktoken
+
+    from wholerepo.ingest.tokenizer_hf import HFTokenizer
 
 CJK = "\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff"
 ASCII_PUNCT = r"""!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~"""
@@ -140,11 +145,25 @@ def added_token_anchors(config: dict) -> tuple[str, ...]:
     return tuple(anchors)
 
 
+RANKS_CACHE_NAME = "deepseek-v4"
+
+
+def _v4_ranks(folder: Path) -> tuple[dict[bytes, int], dict[str, object]]:
+    file = folder / "tokenizer.json"
+    return load_ranks(RANKS_CACHE_NAME, file, lambda: read_v4_tokenizer(file))
+
+
+def cache_v4_ranks(folder: str) -> None:
+    """Fill the ranks cache for the tokenizer.json in `folder` (V4Tokenizer._convert_in_a_child)."""
+    _v4_ranks(Path(folder))
+
+
 class V4Tokenizer:
     """Exact DeepSeek V4 counts: tiktoken where verified equal to HF, HF for the rest. Loads on first use
     (tokenizer.json is 6.4 MB of JSON; the HF model, ~1 s, only when some text needs it)."""
 
     name = "v4"
+    sums_at_line_starts = True  # counts add up across split_at_line_starts' cuts (count() relies on it)
 
     def __init__(self, folder: Path | None = None) -> None:
         self.folder = folder or v4_tokenizer_dir()
@@ -155,34 +174,56 @@ class V4Tokenizer:
         self._hf: HFTokenizer | None = None
         self._loaded = False
 
-    def preload(self) -> None:
+    def preload(self, *, long_wait: bool = False) -> None:
         """Start loading in the background: a pack builds its tokenizer first and counts only after
-        discovery and reading, and loading (~0.2 s warm) overlaps that work. _load's lock makes a count
-        wait for it; a failure there is raised again by the count's own _load."""
-        threading.Thread(target=self._try_load, name="wholerepo-v4-load", daemon=True).start()
+        discovery and reading, and loading (~0.2 s warm) overlaps that work. `long_wait`: the first count
+        is far off (a large repository is read first), time enough to convert tokenizer.json in a child
+        process. A count waits for all of it (the lock); a failure here is raised again by its _load."""
+        threading.Thread(
+            target=self._try_load, args=(long_wait,), name="wholerepo-v4-load", daemon=True
+        ).start()
 
-    def _try_load(self) -> None:
-        with contextlib.suppress(Exception):
-            self._load()
+    def _try_load(self, long_wait: bool) -> None:
+        with contextlib.suppress(Exception), self._lock:
+            if long_wait and not ranks_look_cached(RANKS_CACHE_NAME, self.folder / "tokenizer.json"):
+                self._convert_in_a_child()
+            self._load_locked()
+
+    def _convert_in_a_child(self) -> None:
+        """The first load converts tokenizer.json (json.loads and 128k tokens to bytes: ~0.25 s that
+        hold the GIL, so a thread would only take turns with the pack's reading) into the ranks cache.
+        A child process does it on the other core; this thread waits for it without the GIL. If the
+        child fails, _load converts here, as before."""
+        code = "import sys; from wholerepo.ingest.tokenizer_v4 import cache_v4_ranks; cache_v4_ranks(sys.argv[1])"
+        subprocess.run(
+            [sys.executable, "-c", code, str(self.folder)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
+        )  # fmt: skip
 
     def _load(self) -> None:
         with self._lock:
-            if self._loaded:
-                return
-            file = self.folder / "tokenizer.json"
-            ranks, extras = load_ranks("deepseek-v4", file, lambda: read_v4_tokenizer(file))
-            if extras["foldable"] and ranks:
-                self._anchors = tuple(extras["anchors"])  # type: ignore[arg-type]
-                self._unsafe_char = unsafe_char_pattern()
-                self._fast = tiktoken.Encoding(
-                    name="deepseek_v4", pat_str=FAST_PATTERN, mergeable_ranks=ranks, special_tokens={}
-                )
-            self._loaded = True
+            self._load_locked()
+
+    def _load_locked(self) -> None:
+        if self._loaded:
+            return
+        ranks, extras = _v4_ranks(self.folder)
+        if extras["foldable"] and ranks:
+            import tiktoken
+
+            self._anchors = tuple(extras["anchors"])  # type: ignore[arg-type]
+            self._unsafe_char = unsafe_char_pattern()
+            self._fast = tiktoken.Encoding(
+                name="deepseek_v4", pat_str=FAST_PATTERN, mergeable_ranks=ranks, special_tokens={}
+            )
+        self._loaded = True
 
     @property
     def hf(self) -> HFTokenizer:
         with self._lock:
             if self._hf is None:
+                from wholerepo.ingest.tokenizer_hf import HFTokenizer, load_hf_tokenizer
+
                 self._hf = HFTokenizer(self.name, load_hf_tokenizer(self.folder))
             return self._hf
 
