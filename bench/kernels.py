@@ -185,6 +185,14 @@ def decode_case(bench: Bench, cfg: AttentionConfig, batch: int, context: int, tu
         name = "indexer+topk+attn bf16" if label == "bf16" else "indexer+topk+attn fp8 keys + fp8 rows (vLLM layout)"
         bench.add("c4a decode", name, shape, label, pipeline, idx_bytes + nbytes, idx_flops + attn_flops,
                   "parts checked", graph=True)
+    # fp8 indexer keys (vLLM's indexer cache) with bf16 rows (DeepSeek's reference keeps the main KV in bf16)
+    pick8, idx8_bytes, _ = select["fp8"]
+    tuning = tunings.get((False, batch * cfg.n_heads >= BUSY_HEAD_ROWS))
+    bench.add("c4a decode", "indexer+topk+attn fp8 keys + bf16 rows", shape, "mixed",
+              lambda: sparse_attention(inp.q, inp.window_kv, inp.comp_kv, pick8(), inp.positions, inp.sink,
+                                       inp.inv_freq, cfg, tuning=tuning),
+              idx8_bytes + batch * (entries * 2 * cfg.head_dim + 2 * 2 * cfg.n_heads * cfg.head_dim),
+              idx_flops + attn_flops, "parts checked", graph=True)
 
 
 def c128a_case(bench: Bench, cfg: AttentionConfig, batch: int, context: int, tunings: Tunings) -> None:
@@ -450,11 +458,17 @@ def probe_combine(bench: Bench) -> None:
         sa.COMBINE_SPLITS = default
 
 
+def fs_block_keys() -> int:
+    from wholerepo.kernels.filter_select import BLOCK_KEYS
+
+    return BLOCK_KEYS
+
+
 def _overflowing_blocks(cand: torch.Tensor, t: int, k: int) -> str:
     """Per row, how many blocks held more of the pool's top k than their T candidates (θ > τ): min/max."""
     keys = (cand >> 32) & 0xFFFFFFFF
     tau = keys.topk(k, dim=1).values[:, -1:]
-    over = (keys.view(cand.shape[0], -1, t)[:, :, -1] > tau).sum(dim=1)
+    over = ((keys.view(cand.shape[0], -1, t)[:, :, -1] | (fs_block_keys() - 1)) > tau).sum(dim=1)  # θ: _theta
     return f"min {over.min().item()} max {over.max().item()}"
 
 
@@ -493,6 +507,7 @@ def main() -> None:
     ap.add_argument("--commit", default=os.environ.get("WHOLEREPO_COMMIT", ""))
     ap.add_argument("--smoke", action="store_true", help="tiny shapes on the CPU interpreter (code paths only)")
     ap.add_argument("--quick", action="store_true", help="skip 1M batch 32 and the prefill")
+    ap.add_argument("--no-prefill", action="store_true", help="skip the 128K prefill case")
     ap.add_argument("--probe", action="store_true", help="time index_topk's launches one by one first")
     ap.add_argument("--sweep", action="store_true", help="pick attention block shapes per regime first")
     ap.add_argument("--contexts", default="1M,128K,8K", help="decode contexts, e.g. 1M,128K")
@@ -544,7 +559,7 @@ def main() -> None:
                         write_outputs(bench, opts.out, gpu, commit, quiet=True)  # partial results survive a timeout
                     torch.cuda.empty_cache()
         compressor_case(bench, flash, 1 << 17)
-        if not opts.quick:
+        if not (opts.quick or opts.no_prefill):
             prefill_case(bench, flash, 1 << 17, tunings.get((False, True)))
     write_outputs(bench, opts.out, gpu, commit)
 

@@ -44,16 +44,21 @@ def candidates_per_block(n: int, topk: int) -> int:
 
 @triton.jit
 def _block_candidates(scores_row, start, n_vis, cand_row, h8_row, h16_row, CAND: tl.constexpr, BLOCK: tl.constexpr):
-    """Called by the scores kernel after its stores and a barrier: the block's top CAND (key << 32 | local
-    index) words, best first, to cand_row[block·CAND ..], each counted in the row's histograms of the keys'
-    top 8 and top 16 bits (relaxed atomics). Keys past n_vis are 0, below every visible key, not counted."""
+    """Called by the scores kernel after its stores and a barrier: the block's top CAND keys, best first, as
+    (key << 32 | local index) words at cand_row[block·CAND ..], each counted in the row's histograms of the
+    keys' top 8 and top 16 bits (relaxed atomics). Selected on 32-bit words (the key's low log2(BLOCK) bits
+    replaced by the index: half the work of 64-bit words in tl.topk's network), so a key the block did not
+    send is only known to be ≤ its last word's key with those bits set: `_theta`. Keys past n_vis are 0,
+    below every visible key, and not counted."""
     offs = start + tl.arange(0, BLOCK)
     live = offs < n_vis
     key = tl.where(live, _order_key(tl.load(scores_row + offs, mask=live, other=0.0)), 0)
-    packed = (key.to(tl.uint64) << 32) | tl.arange(0, BLOCK).to(tl.uint64)
-    top = tl.topk(packed, CAND)
-    tl.store(cand_row + (start // BLOCK) * CAND + tl.arange(0, CAND), top.to(tl.int64, bitcast=True))
-    top_key = (top >> 32).to(tl.uint32)
+    top = tl.topk((key - (key & (BLOCK - 1))) | tl.arange(0, BLOCK).to(tl.uint32), CAND)
+    local = (top & (BLOCK - 1)).to(tl.int32)
+    sent_live = start + local < n_vis
+    top_key = tl.where(sent_live, _order_key(tl.load(scores_row + start + local, mask=sent_live, other=0.0)), 0)
+    word = (top_key.to(tl.uint64) << 32) | local.to(tl.uint64)
+    tl.store(cand_row + (start // BLOCK) * CAND + tl.arange(0, CAND), word.to(tl.int64, bitcast=True))
     sent = top_key > 0
     tl.atomic_add(h8_row + (top_key >> 24), 1, mask=sent, sem="relaxed")
     tl.atomic_add(h16_row + (top_key >> 16), 1, mask=sent, sem="relaxed")
@@ -65,6 +70,12 @@ def _word_key(w):
 
 
 @triton.jit
+def _theta(last_word, BLOCK: tl.constexpr):
+    """θ, the bound on every key a block did not send, from its last (smallest) candidate word."""
+    return _word_key(last_word) | (BLOCK - 1)
+
+
+@triton.jit
 def _pool_chunk(cand_row, c, n_pool, bound, CAND: tl.constexpr, FB: tl.constexpr, BLOCK: tl.constexpr):
     """Candidates c..c+FB: (key, row index, in the set) — a block whose θ exceeds `bound` is re-read whole
     instead, so its candidates leave the set."""
@@ -72,7 +83,7 @@ def _pool_chunk(cand_row, c, n_pool, bound, CAND: tl.constexpr, FB: tl.constexpr
     inside = offs < n_pool
     word = tl.load(cand_row + offs, mask=inside, other=0, cache_modifier=".cg")
     blk = offs // CAND
-    theta = _word_key(tl.load(cand_row + blk * CAND + CAND - 1, mask=inside, other=0, cache_modifier=".cg"))
+    theta = _theta(tl.load(cand_row + blk * CAND + CAND - 1, mask=inside, other=0, cache_modifier=".cg"), BLOCK)
     idx = blk * BLOCK + (word & (BLOCK - 1)).to(tl.int32)
     return _word_key(word), idx, inside & (theta <= bound)
 
@@ -106,7 +117,7 @@ def _select_in_set(cand_row, scores_row, n_pool, n_blocks, n_vis, k_eff, bound,
             h += _digit_hist(key, inside, prefix, level)
         if bound != NO_BOUND:
             for p in range(0, n_blocks):
-                if _word_key(tl.load(cand_row + p * CAND + CAND - 1, cache_modifier=".cg")) > bound:
+                if _theta(tl.load(cand_row + p * CAND + CAND - 1, cache_modifier=".cg"), BLOCK) > bound:
                     key, _, live = _block_chunk(scores_row, p, n_vis, BLOCK)
                     h += _digit_hist(key, live, prefix, level)
         d, k_rem = _pick(h, k_rem, BINS)
@@ -129,13 +140,43 @@ def _emit_chunk(key, idx, live, tau, n_gt, need_eq, base_gt, base_eq, out_row):
 
 
 @triton.jit
-def _fast_finish(cand_row, out_row, h8_row, h16_row, n_pool, k_eff, CAND: tl.constexpr, FB: tl.constexpr,
-                 BLOCK: tl.constexpr, RANK: tl.constexpr):
-    """The common case in one pass over the pool: the 16-bit prefix of τ from the two histograms (no scan),
-    keys above it straight to their slots, the few sharing it (≤ RANK) ranked by comparison. Zeroes the
-    histogram bins the row used, whatever happens. Returns (done, τ): done is False when the prefix bin held
-    more than RANK candidates or the pool fewer than k visible keys (the caller then runs the full select)."""
+def _scan_chunk(word, offs, n_pool, ok, prefix, base_gt, n_bin, out_row, h16_row, scratch,
+                CAND: tl.constexpr, BLOCK: tl.constexpr, RANK: tl.constexpr):
+    """One chunk of the pool: zero its histogram bins, keys above the prefix to their slots, keys sharing
+    it to the scratch list. Returns the new (base_gt, n_bin)."""
+    inside = offs < n_pool
+    key = _word_key(word)
+    sent = inside & (key > 0)
+    tl.store(h16_row + (key >> 16), tl.zeros(offs.shape, tl.int32), mask=sent)
+    idx = (offs // CAND) * BLOCK + (word & (BLOCK - 1)).to(tl.int32)
+    gt = tl.where(ok, sent & ((key >> 16) > prefix), False)  # (scalar & tensor breaks the interpreter)
+    eq = tl.where(ok, sent & ((key >> 16) == prefix), False)
+    both = gt.to(tl.int32) + (eq.to(tl.int32) << 16)  # chunks < 2^16
+    run = tl.cumsum(both, axis=0)
+    tl.store(out_row + base_gt + (run & 0xFFFF) - 1, idx, mask=gt)
+    slot = n_bin + (run >> 16) - 1
+    tl.store(scratch + slot, ((key.to(tl.uint64) << 32) | idx.to(tl.uint64)).to(tl.int64, bitcast=True),
+             mask=eq & (slot < RANK))
+    total = tl.sum(both, axis=0)
+    return base_gt + (total & 0xFFFF), n_bin + (total >> 16)
+
+
+@triton.jit
+def _finish_row(cand_row, scores_row, out_row, h8_row, h16_row, n_vis, topk, n_blocks,
+                CAND: tl.constexpr, FB: tl.constexpr, BLOCK: tl.constexpr, OUT_BLOCK: tl.constexpr,
+                RANK: tl.constexpr):
+    """Fast path: τ's 16-bit prefix from the two histograms (no pass), one pass over the pool writing keys
+    above it, the few sharing it (≤ RANK) ranked by comparison; the histogram bins it used are zeroed
+    whatever happens. Verified: every block's θ ≤ τ, the histograms agree with the pool, the prefix bin is
+    small; otherwise `_full_select` rewrites the row. The loads that depend on nothing (histogram, first
+    pool chunk, first θ chunk) are issued together first: at batch 1 the finish is a chain of L2 round trips."""
+    k_eff = tl.minimum(topk, n_vis)
+    n_pool = n_blocks * CAND
+    offs = tl.arange(0, FB)
     h8 = tl.load(h8_row + tl.arange(0, BINS), cache_modifier=".cg")
+    word0 = tl.load(cand_row + offs, mask=offs < n_pool, other=0, cache_modifier=".cg")
+    theta0 = _theta(tl.load(cand_row + offs * CAND + CAND - 1, mask=offs < n_blocks, other=0,
+                            cache_modifier=".cg"), BLOCK)
     tl.store(h8_row + tl.arange(0, BINS), tl.zeros([BINS], tl.int32))
     ok = tl.sum(h8, axis=0) >= k_eff
     d0, k1 = _pick(h8, k_eff, BINS)
@@ -145,59 +186,31 @@ def _fast_finish(cand_row, out_row, h8_row, h16_row, n_pool, k_eff, CAND: tl.con
     prefix = (d0 * BINS + tl.maximum(d1, 0)).to(tl.uint32)
     n_gt = k_eff - k2
     scratch = cand_row + n_pool
-    base_gt = tl.zeros([], tl.int32)
-    n_bin = tl.zeros([], tl.int32)
-    for c in range(0, n_pool, FB):
-        offs = c + tl.arange(0, FB)
-        inside = offs < n_pool
-        word = tl.load(cand_row + offs, mask=inside, other=0, cache_modifier=".cg")
-        key = _word_key(word)
-        sent = inside & (key > 0)
-        tl.store(h16_row + (key >> 16), tl.zeros([FB], tl.int32), mask=sent)
-        idx = (offs // CAND) * BLOCK + (word & (BLOCK - 1)).to(tl.int32)
-        gt = tl.where(ok, sent & ((key >> 16) > prefix), False)  # (scalar & tensor breaks the interpreter)
-        eq = tl.where(ok, sent & ((key >> 16) == prefix), False)
-        both = gt.to(tl.int32) + (eq.to(tl.int32) << 16)  # FB < 2^16
-        run = tl.cumsum(both, axis=0)
-        tl.store(out_row + base_gt + (run & 0xFFFF) - 1, idx, mask=gt)
-        slot = n_bin + (run >> 16) - 1
-        tl.store(scratch + slot, ((key.to(tl.uint64) << 32) | idx.to(tl.uint64)).to(tl.int64, bitcast=True),
-                 mask=eq & (slot < RANK))
-        total = tl.sum(both, axis=0)
-        base_gt += total & 0xFFFF
-        n_bin += total >> 16
-    # the histograms must agree with the pool (they would not if a caller left counts behind): else full select
+    base_gt, n_bin = _scan_chunk(word0, offs, n_pool, ok, prefix, tl.zeros([], tl.int32), tl.zeros([], tl.int32),
+                                 out_row, h16_row, scratch, CAND, BLOCK, RANK)
+    for c in range(FB, n_pool, FB):
+        word = tl.load(cand_row + c + offs, mask=c + offs < n_pool, other=0, cache_modifier=".cg")
+        base_gt, n_bin = _scan_chunk(word, c + offs, n_pool, ok, prefix, base_gt, n_bin, out_row, h16_row, scratch,
+                                     CAND, BLOCK, RANK)
+    theta_max = tl.max(theta0, axis=0)
+    for c in range(FB, n_blocks, FB):
+        theta = _theta(tl.load(cand_row + (c + offs) * CAND + CAND - 1, mask=c + offs < n_blocks, other=0,
+                               cache_modifier=".cg"), BLOCK)
+        theta_max = tl.maximum(theta_max, tl.max(theta, axis=0))
+    # the histograms must agree with the pool (they would not if a caller left counts behind)
     ok = ok & (base_gt == n_gt) & (n_bin >= k2) & (n_bin <= RANK)
     tau = tl.zeros([], tl.uint32)
     if ok:
         tl.debug_barrier()  # the bin's words, stored above by any thread, are read back below
-        offs = tl.arange(0, RANK)
-        live = offs < n_bin
-        word = tl.load(scratch + offs, mask=live, other=0, cache_modifier=".cg")
+        slots = tl.arange(0, RANK)
+        live = slots < n_bin
+        word = tl.load(scratch + slots, mask=live, other=0, cache_modifier=".cg")
         key = _word_key(word)
-        beats = (key[None, :] > key[:, None]) | ((key[None, :] == key[:, None]) & (offs[None, :] < offs[:, None]))
+        beats = (key[None, :] > key[:, None]) | ((key[None, :] == key[:, None]) & (slots[None, :] < slots[:, None]))
         rank = tl.sum((beats & live[None, :]).to(tl.int32), axis=1)
-        take = live & (rank < k2)
-        tl.store(out_row + n_gt + rank, (word & 0x7FFFFFFF).to(tl.int32), mask=take)
+        tl.store(out_row + n_gt + rank, (word & 0x7FFFFFFF).to(tl.int32), mask=live & (rank < k2))
         tau = tl.max(tl.where(live & (rank == k2 - 1), key, 0), axis=0)
-    return ok, tau
-
-
-@triton.jit
-def _finish_row(cand_row, scores_row, out_row, h8_row, h16_row, n_vis, topk, n_blocks,
-                CAND: tl.constexpr, FB: tl.constexpr, BLOCK: tl.constexpr, OUT_BLOCK: tl.constexpr,
-                RANK: tl.constexpr):
-    """The fast finish, verified (every block's θ ≤ τ); otherwise the full select below rewrites the row."""
-    k_eff = tl.minimum(topk, n_vis)
-    n_pool = n_blocks * CAND
-    done, tau = _fast_finish(cand_row, out_row, h8_row, h16_row, n_pool, k_eff, CAND, FB, BLOCK, RANK)
-    theta_max = tl.zeros([], tl.uint32)
-    for c in range(0, n_blocks, FB):
-        offs = c + tl.arange(0, FB)
-        theta = _word_key(tl.load(cand_row + offs * CAND + CAND - 1, mask=offs < n_blocks, other=0,
-                                  cache_modifier=".cg"))
-        theta_max = tl.maximum(theta_max, tl.max(theta, axis=0))
-    redo = tl.where(done, theta_max > tau, True)
+    redo = tl.where(ok, theta_max > tau, True)
     if redo:
         _full_select(cand_row, scores_row, out_row, n_vis, k_eff, n_blocks, theta_max, CAND, FB, BLOCK)
     _pad(out_row, k_eff, topk, OUT_BLOCK)
@@ -227,7 +240,7 @@ def _full_select(cand_row, scores_row, out_row, n_vis, k_eff, n_blocks, theta_ma
             base_gt, base_eq = _emit_chunk(key, idx, inside, tau, n_gt, need_eq, base_gt, base_eq, out_row)
         if bound != NO_BOUND:
             for p in range(0, n_blocks):
-                if _word_key(tl.load(cand_row + p * CAND + CAND - 1, cache_modifier=".cg")) > bound:
+                if _theta(tl.load(cand_row + p * CAND + CAND - 1, cache_modifier=".cg"), BLOCK) > bound:
                     key, offs, live = _block_chunk(scores_row, p, n_vis, BLOCK)
                     base_gt, base_eq = _emit_chunk(key, offs.to(tl.int32), live, tau, n_gt, need_eq, base_gt,
                                                    base_eq, out_row)
