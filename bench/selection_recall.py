@@ -15,6 +15,7 @@ work tree (and counted).
         --repo fastapi=/path/to/fastapi.git --commits 25 [--budgets 32768,131072,1000000]
     --engine rank: rank_files + a greedy fill of full texts (a harness for ranking work, no signatures)
     --no-query: the baseline, the same packs without the question (repository-centric order only)
+    --split tune --commits 50: 50 other commits (none of the 25 evaluation commits), to tune weights on
 """
 
 from __future__ import annotations
@@ -49,8 +50,10 @@ def git_out(repo: Path, *args: str, input_bytes: bytes | None = None) -> bytes:
     return subprocess.run([*GIT, *args], cwd=repo, input=input_bytes, capture_output=True, check=True).stdout
 
 
-def choose_cases(mirror: Path, count: int, scan: int) -> list[Case]:
-    """`count` commits spread evenly over the newest `scan` qualifying ones (deterministic)."""
+def choose_cases(mirror: Path, count: int, scan: int, split: str = "eval", holdout: int = 25) -> list[Case]:
+    """`count` commits spread evenly over the newest `scan` qualifying ones (deterministic). split "eval":
+    those commits; "tune": `count` commits spread evenly over the qualifying ones that the eval split of
+    `holdout` commits does not use, so that weights tuned on them are measured on commits they never saw."""
     log = git_out(
         mirror, "log", f"-n{scan * 4}", "--no-merges", "--no-renames", "--name-status", "-z",
         "--format=%x1e%H %P%x1f%B%x1f",
@@ -72,6 +75,13 @@ def choose_cases(mirror: Path, count: int, scan: int) -> list[Case]:
             found.append(Case(ids[0], ids[1], question, answer))
         if len(found) >= scan:
             break
+    if split == "tune":
+        held = {c.commit for c in _spread(found, holdout)}
+        found = [c for c in found if c.commit not in held]
+    return _spread(found, count)
+
+
+def _spread(found: list[Case], count: int) -> list[Case]:
     step = max(len(found) / max(count, 1), 1.0)
     return [found[int(i * step)] for i in range(min(count, len(found)))]
 
@@ -200,7 +210,7 @@ def _rank_fill(folder: Path, question: str, budget: int) -> dict[str, str]:
 
 
 def run_repo(name: str, mirror: Path, work: Path, args: argparse.Namespace) -> list[dict[str, object]]:
-    cases = choose_cases(mirror, args.commits, args.scan)
+    cases = choose_cases(mirror, args.commits, args.scan, args.split, args.holdout)
     cases.reverse()  # oldest first: the work tree steps forward through history
     tree = WorkTree(mirror, work / name)
     rows = []
@@ -215,7 +225,8 @@ def run_repo(name: str, mirror: Path, work: Path, args: argparse.Namespace) -> l
             shown = sum(modes.get(p) in ("full", "signatures") for p in case.answer)
             rows.append({"repo": name, "commit": case.commit[:12], "budget": budget, "answer": len(case.answer),
                          "full": full, "full_or_signatures": shown, "absent": sum(p not in modes for p in case.answer),
-                         "seconds": round(seconds, 2), "question": case.question.splitlines()[0][:80]})  # fmt: skip
+                         "seconds": round(seconds, 2), "question": case.question.splitlines()[0][:80],
+                         "modes": {p: modes.get(p, "absent") for p in case.answer}})  # fmt: skip
             print(f"[{name} {number}/{len(cases)} {case.commit[:10]} {budget}] full {full}/{len(case.answer)} "
                   f"shown {shown}/{len(case.answer)} in {seconds:.1f}s", file=sys.stderr)  # fmt: skip
     print(f"[{name}] blobs missing from the mirror: {tree.num_missing}", file=sys.stderr)
@@ -242,6 +253,9 @@ def main() -> None:
     parser.add_argument("--commits", type=int, default=25)
     parser.add_argument("--scan", type=int, default=600, help="newest qualifying commits to sample from")
     parser.add_argument("--budgets", default="32768,131072,1000000")
+    parser.add_argument("--split", choices=("eval", "tune"), default="eval",
+                        help="eval: the evaluation commits; tune: other commits, for tuning weights")  # fmt: skip
+    parser.add_argument("--holdout", type=int, default=25, help="with --split tune: the eval split's size")
     parser.add_argument("--work", type=Path, default=Path("/tmp/wholerepo-recall"))
     parser.add_argument("--engine", choices=("pack", "rank"), default="pack")
     parser.add_argument("--json-out", type=Path, help="write every per-commit row here")

@@ -20,6 +20,8 @@ WORD_PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 RAW_TOKENS = re.compile(r"[A-Za-z0-9_$][\w$]*(?:(?:[./:\\-]|::)[\w$]+)*")
 NOISE = re.compile(r"https?://\S+|\S+@\S+\.\w+|#\d+|\b[0-9a-f]{7,40}\b")
 CODE_LIKE = re.compile(r"[A-Za-z]+[0-9]+[A-Za-z0-9]*")
+SCOPE_TAGS = re.compile(r"^\s*((?:\[[^\]\n]{1,40}\]\s*)+)")  # "[ty] [playground] Fix ...", "[`pylint`] ..."
+SCOPE_CONVENTIONAL = re.compile(r"^\s*[a-z]+\(([\w./-]{1,40})\)!?:")  # "fix(annotate): ...", "feat(api)!:"
 MIN_TERM_CHARS = 3
 BODY_WEIGHT = 0.5  # a commit body or a long question adds context words; at 0.5 recall was +0.7 points over
 # 1.0 on the bench (90 commits) and equal to 0.25
@@ -55,6 +57,7 @@ class QueryTerms:
     names: tuple[str, ...]  # identifiers as written (OptionParser, parse_args): definitions are looked up
     paths: tuple[str, ...]  # path-like tokens: src/a.py, a.py, click.core, crate::rules::x, unused-import
     weights: tuple[float, ...] = ()  # one per word: 1 for the first line, BODY_WEIGHT below it
+    scopes: tuple[str, ...] = ()  # the title's component tags, lower case: "[ty] Fix" / "fix(db):" -> ty, db
 
 
 def stem_word(word: str) -> str:
@@ -100,7 +103,21 @@ def parse_query(query: str) -> QueryTerms:
                 if len(stem) >= MIN_TERM_CHARS and weight > words.get(stem, 0.0):
                     words[stem] = weight
     ordered = sorted(words, key=lambda w: (-words[w], -len(w)))[:MAX_TERMS]  # longer words are rarer
-    return QueryTerms(tuple(ordered), tuple(names), tuple(paths), tuple(words[w] for w in ordered))
+    weights = tuple(words[w] for w in ordered)
+    return QueryTerms(tuple(ordered), tuple(names), tuple(paths), weights, parse_scopes(title))
+
+
+def parse_scopes(title: str) -> tuple[str, ...]:
+    """The components a commit-style title is tagged with: leading `[tag]`s or a conventional-commit
+    scope. They name a part of the repository even when too short to count as a word ("[ty]")."""
+    tagged = SCOPE_TAGS.match(title)
+    if tagged:
+        found = re.findall(r"\[([^\]]+)\]", tagged.group(1))
+    else:
+        conventional = SCOPE_CONVENTIONAL.match(title)
+        found = [conventional.group(1)] if conventional else []
+    scopes = (t.strip().strip("`'\"").strip().lower() for t in found)
+    return tuple(dict.fromkeys(t for t in scopes if len(t) >= 2 and re.fullmatch(r"[\w./-]+", t)))
 
 
 def _is_identifier(part: str) -> bool:

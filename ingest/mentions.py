@@ -131,6 +131,21 @@ def find_mentions(
     return found
 
 
+def scope_paths(scopes: Sequence[str], index: NameIndex) -> frozenset[str]:
+    """Files under a folder that a title's scope tag names: the folder itself (`[flake8-pyi]` ->
+    flake8_pyi/) or one whose name holds the tag as whole words (`[ty]` -> ty_ide/, `fix(db):` ->
+    ruff_db/)."""
+    found: set[str] = set()
+    for scope in scopes:
+        words = _snake(scope).replace(".", "_").replace("/", "_").split("_")
+        size = len(words)
+        for key, paths in index.by_folder.items():
+            parts = key.split("_")
+            if any(parts[i : i + size] == words for i in range(len(parts) - size + 1)):
+                found.update(paths)
+    return frozenset(found)
+
+
 def _snake(name: str) -> str:
     """OptionParser, option-parser, option_parser -> option_parser."""
     spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)

@@ -5,7 +5,8 @@ Default score = role prior (README > architecture docs > contributing > docs ind
 points > source > docs > examples > config > tests > fixtures > translations) + import centrality (PageRank)
 and churn (how often it changed lately) for code.
 A query adds relevance: files it names (mentions.py), BM25 (lexical.py) and one hop of imports around
-the named and best-matching files. Changed paths go first, then their importers and imports.
+the named and best-matching files; a commit-style title's scope tag ("[ty] ...", "fix(db): ...") lifts
+the files under the folders it names. Changed paths go first, then their importers and imports.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from wholerepo.ingest.entry_points import find_entry_points
 from wholerepo.ingest.history import Churn
 from wholerepo.ingest.imports import ImportGraph, build_import_graph
 from wholerepo.ingest.lexical import index_path_words, parse_query, score_lexical
-from wholerepo.ingest.mentions import NameIndex, find_mentions, index_names
+from wholerepo.ingest.mentions import NameIndex, find_mentions, index_names, scope_paths
 from wholerepo.ingest.rank_cache import RankStructure, load_structure, store_structure, tree_key
 from wholerepo.ingest.roles import FileRole, classify_role
 from wholerepo.ingest.term_scan import scan_terms
@@ -64,6 +65,9 @@ CHURN_BUCKETS = 6  # changes in the window, bucketed by powers of two (0, 1, 2-3
 # score moves only when its count doubles, so one more commit rarely reorders the stable part
 CHURN_ROLES = frozenset({FileRole.SOURCE, FileRole.ENTRY_POINT})
 SOURCE_CEILING = 69.0  # central, busy source still comes after the entry points (70)
+SCOPE_BOOST = 1.5  # a title tagged with a component ("[ty] ...", "fix(db): ...") multiplies the question
+# scores of the files under the folders it names: +0.01-0.02 recall on ruff's tune split (half of its
+# commits are tagged [ty]); 2.5 did no better
 CHANGED = 1000.0
 IMPORTS_CHANGED = 500.0  # importers of a changed file may break with it
 IMPORTED_BY_CHANGED = 400.0  # what a changed file uses explains it
@@ -231,8 +235,15 @@ def _query_scores(files: Sequence[SourceFile], query: str, base: _Base) -> dict[
         old = scores.get(path, (0.0, ""))
         scores[path] = (old[0] + share, old[1] if old[0] >= share else why)
     sizes = {f.path: f.size_bytes for f in files}
+    scoped = scope_paths(terms.scopes, lookups.names) if terms.scopes else frozenset()
     return {
-        p: (s * QUERY_ROLE_FACTOR[base.roles[p]] / (1 + sizes[p] / SIZE_SCALE_BYTES) ** SIZE_EXPONENT, why)
+        p: (
+            s
+            * QUERY_ROLE_FACTOR[base.roles[p]]
+            * (SCOPE_BOOST if p in scoped else 1.0)
+            / (1 + sizes[p] / SIZE_SCALE_BYTES) ** SIZE_EXPONENT,
+            why,
+        )
         for p, (s, why) in scores.items()
     }
 

@@ -20,10 +20,16 @@ FULL_SHARE = 0.85  # full texts fill at most this much of a section first; signa
 CORE_FILE_SHARE = 0.02  # in the first full pass of the core, no file may take more than this (15k tokens of
 # a 750k core): ranked by imports, torch's top 71 files alone filled 820k tokens; the overview wants breadth
 SMALL_FILE_TOKENS = 8_192  # ...but a file up to this size (or a quarter of a small section) always may
-FOCUS_FILE_SHARE = 0.35  # the question's part wants depth: its best file may be big
+FOCUS_FILE_SHARE = 0.6  # the question's part wants depth: its best file may be big (0.6 beat 0.35 on the
+# recall bench's tune split, 40 commits each of click/fastapi/ruff: +0.03 recall in full at 32K-128K)
 FOCUS_SHARE = 0.25  # of what remains after the tree: the question's part on large budgets
-FOCUS_MIN_TOKENS = 32_768  # ...but at least this much (and up to 75% on small budgets, where the prefill
-# the cache would save is cheap and relevance is all that matters)
+FOCUS_MIN_TOKENS = 65_536  # ...but at least this much (and up to 75% on small budgets, where the prefill
+# the cache would save is cheap and relevance is all that matters); 64K beat 32K at a 128K budget on the
+# tune split (+0.07 click, +0.02 fastapi, +0.08 ruff in full); budgets from 256K up keep 25%
+EARLY_SIGNATURE_SHARE = 0.3  # the question's section: signatures of files that outrank the full texts
+# but are too big to be read whole (click's 130 KB core.py at 32K) may take up to this much first...
+EARLY_SIGNATURE_RANKS = 3  # ...if they are among the section's first 3 files: 32 ranks and half the
+# section showed more files as signatures but cost recall in full (-0.09 at 32K on the tune split)
 SIGNATURE_BATCH = 32  # signature costs are asked for in batches: a parse costs ~1 ms per 4-7 KB here
 MAX_SIGNATURE_MISSES = 32  # stop looking after this many signatures in a row did not fit: on a nearly full
 # budget every further parse is wasted (torch cold: 800 parses, 389 used, at 128; 32 halves the waste)
@@ -79,22 +85,62 @@ def fill_section(
     skip: Collection[str] = (),
     skip_signatures: Collection[str] = (),
     max_file_share: float = 1.0,
+    early_signatures: bool = False,
 ) -> SectionPlan:
     """Full texts in rank order (skipping those that do not fit, or bigger than `max_file_share` of the
     section) up to FULL_SHARE, then signatures of the rest in rank order, then full texts again with
-    whatever is left, big files included."""
+    whatever is left, big files included.
+
+    `early_signatures` (the question's section): files among its first EARLY_SIGNATURE_RANKS that rank
+    above the last full text of the first pass but end up as bare paths (too big to read whole, and their signatures came after every smaller,
+    lower-ranked file had taken its full text) get their signatures first, within EARLY_SIGNATURE_SHARE,
+    and the section is planned again around them. On a short budget the question's best match, when big,
+    was a bare path (click's 130 KB core.py at 32K)."""
     candidates = [p for p in order if p not in skip]
-    full: dict[str, None] = {}
-    used = 0
-    full_limit = int(budget * FULL_SHARE)
     max_file = max(int(budget * max_file_share), min(budget // 4, SMALL_FILE_TOKENS))
-    for path in candidates:
+    plan, reach = _fill(candidates, budget, full_cost, signature_cost, skip_signatures, max_file, {})
+    if not early_signatures:
+        return plan
+    shown = set(plan.full) | set(plan.signatures)
+    top = candidates[: min(reach, EARLY_SIGNATURE_RANKS)]
+    neglected = [p for p in top if p not in shown and p not in skip_signatures]
+    if not neglected:
+        return plan
+    cap = int(budget * EARLY_SIGNATURE_SHARE)
+    costs = signature_cost(neglected, cap)
+    early: dict[str, int] = {}
+    for path in neglected:
+        cost = costs.get(path)
+        if cost is not None and sum(early.values()) + cost <= cap:
+            early[path] = cost
+    if not early:
+        return plan
+    return _fill(candidates, budget, full_cost, signature_cost, skip_signatures, max_file, early)[0]
+
+
+def _fill(
+    candidates: Sequence[str],
+    budget: int,
+    full_cost: Mapping[str, int],
+    signature_cost: SignatureCost,
+    skip_signatures: Collection[str],
+    max_file: int,
+    early: Mapping[str, int],
+) -> tuple[SectionPlan, int]:
+    """fill_section's three passes, with `early` signatures (path -> cost) taken before them. Returns
+    the plan and how far down the ranking the first full pass reached (1 + the index of its last file)."""
+    full: dict[str, None] = {}
+    signatures = dict(early)
+    used = sum(early.values())
+    full_limit = int(budget * FULL_SHARE)
+    reach = 0
+    for index, path in enumerate(candidates):
         cost = full_cost[path]
-        if cost <= max_file and used + cost <= full_limit:
+        if path not in signatures and cost <= max_file and used + cost <= full_limit:
             full[path] = None
             used += cost
-    signatures: dict[str, int] = {}
-    rest = [p for p in candidates if p not in full and p not in skip_signatures]
+            reach = index + 1
+    rest = [p for p in candidates if p not in full and p not in signatures and p not in skip_signatures]
     misses = 0
     for start in range(0, len(rest), SIGNATURE_BATCH):
         if budget - used < 8 or misses >= MAX_SIGNATURE_MISSES:  # 8: no signature costs less than its frame
@@ -121,7 +167,7 @@ def fill_section(
             used += extra
     ordered_full = tuple(p for p in candidates if p in full)
     ordered_signatures = tuple(p for p in candidates if p in signatures)
-    return SectionPlan(ordered_full, ordered_signatures, used)
+    return SectionPlan(ordered_full, ordered_signatures, used), reach
 
 
 def select_files(
@@ -157,6 +203,7 @@ def select_files(
         skip=in_core,
         skip_signatures=set(core.signatures),
         max_file_share=share,
+        early_signatures=focus_order is not None,
     )
     named = in_core | set(core.signatures) | set(focus.full) | set(focus.signatures) | set(tree)
     over = tuple(p for p in repo_order if p not in named)

@@ -79,3 +79,11 @@ def test_fallback_without_the_accelerator_counts_the_same(monkeypatch) -> None:
     slow = scan_terms(files, ["token", "cache"], locate=frozenset({1}))
     assert slow == fast
     assert fast.counts == {"a.py": {0: 3, 1: 1}, "b.py": {0: 3}}
+
+
+def test_parse_query_reads_the_scope_tags_of_a_commit_title() -> None:
+    assert parse_query("[ty] [playground] Make the run panel scroll").scopes == ("ty", "playground")
+    assert parse_query("[`flake8-pyi`] Mark PYI061 fixes unsafe").scopes == ("flake8-pyi",)
+    assert parse_query("fix(annotate): use the patch origin marker").scopes == ("annotate",)
+    assert parse_query("Fix [ty] in the middle of a title").scopes == ()
+    assert parse_query("release: 1.2.3").scopes == ()

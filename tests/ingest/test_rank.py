@@ -133,3 +133,20 @@ def test_structure_cache_gives_the_same_order(load, wholerepo_home: Path) -> Non
     stored[0].write_bytes(b"not a pickle")
     rank_module._last_base.clear()
     assert order(rank_files(files, query="orders")) == first  # a broken entry is rebuilt, not fatal
+
+
+def test_a_scope_tag_lifts_the_component_it_names(load) -> None:
+    """A title tagged [ty] names the ty_* crates: of two files that match the words equally, the one
+    under a folder the tag names comes first; without the tag the tie goes by path."""
+    body = "pub fn narrow_union(x: u32) -> u32 {\n    // narrow the union\n    x\n}\n"
+    files = load(
+        {
+            "README.md": "# tools\n",
+            "crates/lint_rules/src/narrow.rs": body,
+            "crates/ty_check/src/narrow.rs": body,
+        }
+    )
+    plain = order(rank_files(files, query="Narrow unions of literals"))
+    assert plain.index("crates/lint_rules/src/narrow.rs") < plain.index("crates/ty_check/src/narrow.rs")
+    tagged = order(rank_files(files, query="[ty] Narrow unions of literals"))
+    assert tagged[0] == "crates/ty_check/src/narrow.rs"

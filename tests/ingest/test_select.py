@@ -126,3 +126,39 @@ def test_split_focus_keeps_only_what_the_question_brought_in() -> None:
     more, only = split_focus(asked, usual)
     assert more == {"a.py": Mode.FULL}
     assert only == {"c.py": Mode.FULL, "q.py": Mode.FULL}  # c.py went from signatures to full: the question's
+
+
+def test_a_big_top_file_of_the_question_gets_signatures_before_smaller_files_fill_the_section() -> None:
+    """The question's best match is too big to read whole: its signatures come before full texts of
+    files ranked below it. The core (no early signatures) keeps the old order of passes."""
+    order = ["big"] + [f"s{i}" for i in range(1, 10)]
+    full = {"big": 5000} | {f"s{i}": 100 for i in range(1, 10)}
+    cost, _ = _signatures({p: 300 if p == "big" else 20 for p in order})
+    focus = fill_section(order, 1000, full, cost, max_file_share=0.35, early_signatures=True)
+    assert focus.signatures[0] == "big"
+    assert focus.full[:5] == ("s1", "s2", "s3", "s4", "s5")  # 300 + 5 x 100 = 800: then FULL_SHARE is reached
+    assert focus.used <= 1000
+    plain = fill_section(order, 1000, full, cost, max_file_share=0.35)
+    assert "big" not in plain.signatures  # eight full texts first left no room for its 300 tokens
+    assert plain.full[:8] == tuple(f"s{i}" for i in range(1, 9))
+
+
+def test_early_signatures_respect_their_share_and_the_core_signatures() -> None:
+    order = ["big1", "big2", "big3"] + [f"s{i}" for i in range(1, 10)]
+    full = {"big1": 5000, "big2": 5000, "big3": 5000} | {f"s{i}": 100 for i in range(1, 10)}
+    cost, _ = _signatures({p: 300 if p.startswith("big") else 20 for p in order})
+    plan = fill_section(
+        order, 1000, full, cost, max_file_share=0.35, early_signatures=True, skip_signatures={"big1"}
+    )
+    assert "big1" not in plan.signatures  # the core shows it already
+    assert "big2" in plan.signatures
+    assert "big3" not in plan.signatures  # a second 300 would pass EARLY_SIGNATURE_SHARE (300 of 1000)
+    assert plan.full[:5] == ("s1", "s2", "s3", "s4", "s5")
+    assert plan.used <= 1000
+
+
+def test_early_signatures_leave_a_plan_alone_when_nothing_above_its_full_texts_is_hidden() -> None:
+    order = ["a", "b", "c"]
+    cost, _ = _signatures({"a": 5, "b": 5, "c": 5})
+    full = {"a": 40, "b": 40, "c": 40}
+    assert fill_section(order, 100, full, cost, early_signatures=True) == fill_section(order, 100, full, cost)
