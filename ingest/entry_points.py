@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from wholerepo.ingest.types import SourceFile
 
@@ -35,7 +35,7 @@ def _targets(name: str, text: str, folder: str) -> Iterable[str]:
     if name == "pyproject.toml":
         if "scripts" not in text:
             return
-        data = tomllib.loads(text)
+        data = _load_toml(text)
         project = data.get("project", {})
         tables = [project.get("scripts", {}), project.get("gui-scripts", {})]
         tables.append(data.get("tool", {}).get("poetry", {}).get("scripts", {}))
@@ -52,9 +52,15 @@ def _targets(name: str, text: str, folder: str) -> Iterable[str]:
             for target in _values(data.get(key)):
                 yield posixpath.normpath(posixpath.join(folder, target))
     elif "[[bin]]" in text:  # most Cargo.toml have none: skip the TOML parse (~4 ms each, 58 in ruff)
-        for entry in tomllib.loads(text).get("bin", []):
+        for entry in _load_toml(text).get("bin", []):
             if isinstance(entry, dict) and isinstance(entry.get("path"), str):
                 yield posixpath.normpath(posixpath.join(folder, entry["path"]))
+
+
+def _load_toml(text: str) -> dict[str, Any]:
+    import tomllib  # ~6 ms of start-up that a warm pack (its ranking cached, rank_cache.py) never needs
+
+    return tomllib.loads(text)
 
 
 def _values(value: object) -> list[str]:

@@ -6,10 +6,12 @@ the server's prefix cache survives the next commit; see order.py.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from wholerepo.errors import WholerepoError
+from wholerepo.ingest.git_run import start_git
 
 MAX_COMMITS = 500  # ~0.1 s of git log on ruff (16k commits); older history says little about what
 # changes next, and the bucketed order (order.py) only needs counts to within a factor of two
@@ -30,18 +32,15 @@ def file_churn(root: Path | str, paths: Iterable[str], *, max_commits: int = MAX
     if not wanted:
         return {}
     try:
-        done = subprocess.run(
-            [
-                "git", "-c", "core.quotePath=false", "log", f"--max-count={max_commits}", "--no-merges",
-                "--no-renames", "--name-only", "-z", f"--format={COMMIT_MARK}%ct", "HEAD", "--",
-            ],
-            cwd=root, capture_output=True, check=False,
-        )  # fmt: skip
-    except OSError:
+        # start_git: git's output goes to a temporary file, so no thread drains a pipe (and takes the GIL
+        # from the read this overlaps) while it runs
+        log = start_git(
+            Path(root), "log", f"--max-count={max_commits}", "--no-merges", "--no-renames", "--name-only",
+            "-z", f"--format={COMMIT_MARK}%ct", "HEAD", "--",
+        )()  # fmt: skip
+    except (OSError, WholerepoError):  # no git, no commits yet, not a repository: no history to speak of
         return {}
-    if done.returncode != 0:  # no commits yet, not a repository: no history to speak of
-        return {}
-    return _parse(done.stdout.decode("utf-8", errors="surrogateescape"), wanted)
+    return _parse(log.decode("utf-8", errors="surrogateescape"), wanted)
 
 
 def _parse(log: str, wanted: set[str]) -> dict[str, Churn]:

@@ -5,13 +5,14 @@ as its default, so a caller can substitute a stage and tests can run the real on
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 from wholerepo.errors import UsageError
 from wholerepo.ingest.costs import CostModel, CountCache, Tokenizer, derived_key
@@ -46,6 +47,7 @@ from wholerepo.ingest.types import (
 )
 from wholerepo.runtime.profiles import DEFAULT_PACK_PROFILE, profile_from_name
 
+T = TypeVar("T")
 Progress = Callable[[str, int, int], None]  # (stage, index from 1, number of stages)
 STAGES = ("discover", "read", "rank", "count", "select", "render", "verify")
 MAX_PLAN_ROUNDS = (
@@ -118,23 +120,28 @@ def pack_repository(
     if not count_cache.get_many([derived_key("text", tokenizer.name, frame)]):
         # a new commit: this pack will count; load the tokenizer beside the read
         _preload(tokenizer, long_wait=len(discovery.files) >= LONG_READ_FILES)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        # `git log` (~0.1 s on ruff) runs beside the read; churn of every listed path, kept for those read
-        listed = [] if options.no_git else [f.path for f in discovery.files]
-        history_call = pool.submit(churn, root, listed) if listed else None
+    # `git log` (~0.1 s on ruff) runs beside the read; churn of every listed path, kept for those read
+    listed = [] if options.no_git else [f.path for f in discovery.files]
+    history_call = _in_background(partial(churn, root, listed)) if listed else None
+    try:
         with clock.stage("read"):
             read_result = read(discovery, _read_options(options))
-        files: list[SourceFile] = list(read_result.files)
-        with clock.stage("rank"):
-            everything = history_call.result() if history_call is not None else {}
-            history = {f.path: everything[f.path] for f in files if f.path in everything}
-            repo_ranked = rank(files, churn=history)
-            changed = _changed(options, root, changes)
-            focus_ranked = (
-                rank(files, query=options.query, changed=changed, churn=history)
-                if (options.query or changed)
-                else None
-            )
+    except BaseException:  # git log is waited for, not left behind; the read's error goes on
+        if history_call is not None:
+            with suppress(Exception):
+                history_call()
+        raise
+    files: list[SourceFile] = list(read_result.files)
+    with clock.stage("rank"):
+        everything = history_call() if history_call is not None else {}
+        history = {f.path: everything[f.path] for f in files if f.path in everything}
+        repo_ranked = rank(files, churn=history)
+        changed = _changed(options, root, changes)
+        focus_ranked = (
+            rank(files, query=options.query, changed=changed, churn=history)
+            if (options.query or changed)
+            else None
+        )
     with clock.stage("count"):
         costs = CostModel(
             files,
@@ -199,6 +206,30 @@ def pack_repository(
         stable_prefix_chars=rendered.stable_prefix_chars,
         timings=clock.timings,
     )
+
+
+def _in_background(call: Callable[[], T]) -> Callable[[], T]:
+    """Run `call` on a thread; the returned call waits for its result or raises its error. A plain
+    thread: concurrent.futures would import logging (~6 ms of start-up) for this one call."""
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as error:  # handed to the waiting caller
+            failure.append(error)
+
+    thread = threading.Thread(target=work, name="wholerepo-history", daemon=True)
+    thread.start()
+
+    def result() -> T:
+        thread.join()
+        if failure:
+            raise failure[0]
+        return outcome[0]
+
+    return result
 
 
 def _likely_full(order: Sequence[str], full_costs: Mapping[str, int], budget: int) -> list[str]:

@@ -31,8 +31,15 @@ from wholerepo.ingest.classify import (
 from wholerepo.ingest.discover import Discovery
 from wholerepo.ingest.ignore_rules import load_ignore_rules
 from wholerepo.ingest.read_cache import ContentVerdict, ReadCache
-from wholerepo.ingest.read_known import OPEN_FLAGS, WorkTreeText, decode_text, read_all, read_known
-from wholerepo.ingest.redact import has_secret_trigger, redact_secrets
+from wholerepo.ingest.read_known import (
+    OPEN_FLAGS,
+    WorkTreeText,
+    decode_text,
+    outcome_of,
+    read_all,
+    read_known,
+)
+from wholerepo.ingest.read_memo import BY_PATH, KNOWN, RULED, TOO_LARGE, Entry, ReadMemo
 from wholerepo.ingest.types import DiscoveredFile, FileOrigin, SkippedFile, SkipReason, SourceFile
 
 DEFAULT_MAX_FILE_BYTES = 1 << 20  # 1 MiB: 0.4% of ruff's text files, 1.2% of torch's, are larger
@@ -92,28 +99,64 @@ def read_files(
     rules = load_ignore_rules(discovery.root, paths, includes=options.includes, excludes=options.excludes)
     attribute_files = [p for p in paths if p == ".gitattributes" or p.endswith("/.gitattributes")]
     loader = WorkTreeText(root)
+    max_bytes = options.max_file_bytes
 
     def read_one(found: DiscoveredFile) -> SourceFile | SkippedFile:
-        outcome = read_known(root, found, options.max_file_bytes, (options_key, loader), cache)
+        outcome = read_known(root, found, max_bytes, (options_key, loader), cache)
         return outcome if outcome is not None else _read_one(root, found, options, (kept, options_key), cache)
+
+    def decide(found: DiscoveredFile, blob: str | None) -> SourceFile | SkippedFile:
+        """One file's outcome before linguist attributes, recorded in the memo when it may be reused."""
+        ruled_out = rules.check(found.path)
+        if ruled_out is not None:
+            ruled.add(found.path)
+            if blob is not None:
+                memo.keep(found.path, (blob, RULED, ContentVerdict(ruled_out.reason, ruled_out.detail)))
+            return ruled_out
+        verdict = classify_path(found.path, kept=kept)
+        if verdict is not None:
+            by_path.add(found.path)
+            if blob is not None:
+                memo.keep(found.path, (blob, BY_PATH, ContentVerdict(verdict.reason, verdict.detail)))
+            return SkippedFile(found.path, verdict.reason, verdict.detail)
+        outcome = read_one(found)
+        if blob is None:
+            return outcome
+        if isinstance(outcome, SkippedFile) and outcome.reason is SkipReason.TOO_LARGE:
+            memo.keep(found.path, (blob, TOO_LARGE, ContentVerdict(outcome.reason, outcome.detail)))
+            return outcome
+        known = cache.get(ReadCache.key(blob, found.path, options_key))  # what read_known finds next time
+        if known is not None and known.size_bytes >= 0:  # (nothing for a CRLF checkout: it is re-read)
+            memo.keep(found.path, (blob, KNOWN, known))
+        return outcome
 
     outcomes: list[SourceFile | SkippedFile] = []
     ruled: set[str] = set()
     by_path: set[str] = set()  # skipped by classify_path without attributes
+    memo = ReadMemo(cache.folder, root, (repr(options), rules.fingerprint))
     attributes_call = (
         start_linguist_attributes(discovery.root, paths, attribute_files) if discovery.is_git else None
     )
     try:
         for found in discovery.files:
-            ruled_out = rules.check(found.path)
-            if ruled_out is not None:
+            blob = found.blob_sha if discovery.is_git and not found.is_symlink else None
+            entry = memo.get(found.path, blob) if blob is not None else None
+            outcome = None
+            if entry is not None and entry[1] == TOO_LARGE:  # measured again, as _read_one always does
+                outcome = _read_one(root, found, options, (kept, options_key), cache)
+                if not isinstance(outcome, SkippedFile) or outcome.reason is not SkipReason.TOO_LARGE:
+                    outcome = None
+            elif entry is not None:
+                outcome = _from_memo(root, found, max_bytes, loader, entry)
+            if entry is None or outcome is None:
+                outcomes.append(decide(found, blob))
+                continue
+            memo.keep(found.path, entry)
+            if entry[1] == RULED:
                 ruled.add(found.path)
-                outcomes.append(ruled_out)
-            elif (verdict := classify_path(found.path, kept=kept)) is not None:
-                outcomes.append(SkippedFile(found.path, verdict.reason, verdict.detail))
+            elif entry[1] == BY_PATH:
                 by_path.add(found.path)
-            else:
-                outcomes.append(read_one(found))
+            outcomes.append(outcome)
     finally:  # on an error too: git is waited for, not left behind
         attributes = attributes_call() if attributes_call is not None else NO_ATTRIBUTES
     marked = (attributes.vendored.keys() | attributes.generated.keys()) - ruled
@@ -133,7 +176,19 @@ def read_files(
             files.append(outcome)
             num_bytes += outcome.size_bytes
     cache.flush()
+    memo.flush()
     return ReadResult(files=files, skipped=skipped, num_bytes_read=num_bytes)
+
+
+def _from_memo(
+    root: str, found: DiscoveredFile, max_file_bytes: int | None, loader: WorkTreeText, entry: Entry
+) -> SourceFile | SkippedFile | None:
+    """The outcome a memo entry gives (path rules and path verdicts as they were; a content verdict
+    checked against the work tree as read_known checks it), or None: decide afresh."""
+    _blob, kind, known = entry
+    if kind == KNOWN:
+        return outcome_of(root, found, max_file_bytes, loader, known)
+    return SkippedFile(found.path, known.skip, known.detail) if known.skip is not None else None
 
 
 def _read_one(
@@ -195,6 +250,8 @@ def _judge(
     data: bytes, path: str, options: ReadOptions, kept: frozenset[SkipReason]
 ) -> tuple[ContentVerdict, str | None]:
     """Classify the content, decode it and redact it: what the cache remembers (and the text)."""
+    from wholerepo.ingest.redact import has_secret_trigger, redact_secrets  # ~4 ms: a warm read never judges
+
     verdict = classify_content(data, kept=kept)
     if verdict is not None:
         return ContentVerdict(skip=verdict.reason, detail=verdict.detail, size_bytes=len(data)), None

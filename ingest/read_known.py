@@ -14,7 +14,7 @@ import stat
 from dataclasses import dataclass
 
 from wholerepo.errors import WholerepoError
-from wholerepo.ingest.read_cache import ReadCache
+from wholerepo.ingest.read_cache import ContentVerdict, ReadCache
 from wholerepo.ingest.types import DiscoveredFile, SkippedFile, SourceFile, lazy_source_file
 
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -55,7 +55,15 @@ def read_known(
         return None
     options_key, loader = lazy
     known = cache.get(ReadCache.key(found.blob_sha, found.path, options_key))
-    if known is None or known.size_bytes < 0:
+    return None if known is None else outcome_of(root, found, max_file_bytes, loader, known)
+
+
+def outcome_of(
+    root: str, found: DiscoveredFile, max_file_bytes: int | None, loader: WorkTreeText, known: ContentVerdict
+) -> SourceFile | SkippedFile | None:
+    """read_known's answer once the verdict for `found`'s index blob is known (from the cache, or from
+    read_memo.py): checks the work-tree file with one lstat, None when it must be read."""
+    if found.blob_sha is None or found.is_symlink or known.size_bytes < 0:
         return None
     try:
         info = os.lstat(f"{root}/{found.path}")
