@@ -85,27 +85,24 @@ def _plain_first(params: list[Any]) -> None:
             )
 
 
-class FastCoercionCommand(typer.core.TyperCommand):
+class _PlainFirstParams:
+    """Mixed into typer's command and group: their parameters, help option included, coerce plain values first."""
+
+    params: list[Any]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _plain_first(self.params)
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        _plain_first([option])
+        return option
+
+
+class FastCoercionCommand(_PlainFirstParams, typer.core.TyperCommand):
     """A typer command whose parameters coerce plain values without pydantic (see the module doc)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _plain_first(self.params)
 
-    def get_help_option(self, ctx: Any) -> Any:
-        option = super().get_help_option(ctx)
-        _plain_first([option])
-        return option
-
-
-class FastCoercionGroup(typer.core.TyperGroup):
+class FastCoercionGroup(_PlainFirstParams, typer.core.TyperGroup):
     """The same for the app's own options (--version, --help)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _plain_first(self.params)
-
-    def get_help_option(self, ctx: Any) -> Any:
-        option = super().get_help_option(ctx)
-        _plain_first([option])
-        return option
