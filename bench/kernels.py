@@ -30,6 +30,7 @@ import triton  # noqa: E402
 from wholerepo.kernels import reference as ref  # noqa: E402
 from wholerepo.kernels.compress_kv import compress_kv  # noqa: E402
 from wholerepo.kernels.config import AttentionConfig  # noqa: E402
+from wholerepo.kernels.filter_select import BLOCK_KEYS  # noqa: E402
 from wholerepo.kernels.index_topk import index_topk, index_topk_prefill  # noqa: E402
 from wholerepo.kernels.inputs import DecodeInputs, c128a_indices, indexer_fp8, make_decode_inputs  # noqa: E402
 from wholerepo.kernels.sparse_attention import (  # noqa: E402
@@ -458,17 +459,11 @@ def probe_combine(bench: Bench) -> None:
         sa.COMBINE_SPLITS = default
 
 
-def fs_block_keys() -> int:
-    from wholerepo.kernels.filter_select import BLOCK_KEYS
-
-    return BLOCK_KEYS
-
-
 def _overflowing_blocks(cand: torch.Tensor, t: int, k: int) -> str:
     """Per row, how many blocks held more of the pool's top k than their T candidates (θ > τ): min/max."""
     keys = (cand >> 32) & 0xFFFFFFFF
     tau = keys.topk(k, dim=1).values[:, -1:]
-    over = ((keys.view(cand.shape[0], -1, t)[:, :, -1] | (fs_block_keys() - 1)) > tau).sum(dim=1)  # θ: _theta
+    over = ((keys.view(cand.shape[0], -1, t)[:, :, -1] | (BLOCK_KEYS - 1)) > tau).sum(dim=1)  # θ: _theta
     return f"min {over.min().item()} max {over.max().item()}"
 
 
