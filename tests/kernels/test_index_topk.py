@@ -101,6 +101,48 @@ def test_filter_rereads_a_block_holding_most_of_the_top_k(tiny, device, small_dt
     assert ((got >= 1024) & (got < 1064)).sum(dim=1).tolist() == [cfg.index_topk] * 2
 
 
+@pytest.mark.parametrize("cand", [None, 128])
+def test_filter_ranks_every_size_of_the_threshold_bin(tiny, device, small_dtype, cand):
+    """Exact scores built so that 20, 50, 100 and 200 keys share τ's 16-bit prefix (the 32-, 64- and
+    128-key rank tiles, and a bin too big to rank, which falls back to the full select), with ties inside
+    the bin; the picks must be exactly a top 16, and the histograms zero again afterwards. cand=128 keeps
+    each block's share of the bin in the pool, so the fast path ranks it; default T overflows into re-reads.
+
+    Scores are w0·a + w1·b from two heads (q = unit vectors, w = [1, 2^-9]) with a, b exact in bf16, so
+    the kernel (either dtype) and the reference agree to the bit."""
+    cfg = tiny()
+    sizes = [20, 50, 100, 200]
+    inp = make_decode_inputs(cfg, len(sizes), 8192, device=device, dtype=small_dtype, seed=3)
+    n = inp.index_k.shape[1]  # 2048: two 1024-key blocks
+    q = torch.zeros_like(inp.index_q)
+    q[:, 0, 0], q[:, 1, 1] = 1, 1
+    w = torch.zeros_like(inp.index_w)
+    w[:, 0], w[:, 1] = 1, 2.0**-9
+    gen = torch.Generator().manual_seed(11)
+    a = 0.25 + torch.randint(0, 32, (len(sizes), n), generator=gen) / 128  # below the bin, 32 values
+    b = torch.zeros(len(sizes), n)
+    for row, size in enumerate(sizes):
+        at = torch.randperm(n, generator=gen)[: size + 5]
+        a[row, at[:5]] = 4.0  # 5 keys clearly above the bin
+        a[row, at[5:]] = 1.0  # the bin: 1 + 2^-9·b, b in [1, 2) on 64 values, so larger bins hold ties
+        b[row, at[5:]] = 1 + torch.randint(0, 64, (size,), generator=gen) / 128
+    keys = torch.zeros_like(inp.index_k)
+    keys[:, :, 0], keys[:, :, 1] = a.to(device), b.to(device)
+    scores = ref.index_scores(q, w, keys, inp.positions, cfg.ratio)
+    out = torch.full((len(sizes), cfg.index_topk), 123456, device=device, dtype=torch.int32)
+    got = kern._scores_and_topk(q, w, keys, keys.stride(0), inp.positions, cfg.index_topk, cfg.ratio, out,
+                                select="filter", cand=cand).cpu().long()
+    scores = scores.cpu()
+    for row in range(len(sizes)):
+        kth = scores[row].sort(descending=True).values[cfg.index_topk - 1]
+        picks = got[row]
+        assert picks.unique().numel() == cfg.index_topk and (picks >= 0).all()
+        assert (scores[row, picks] >= kth).all(), f"row {row}: a pick below the k-th score"
+        assert (scores[row] > kth).sum() == (scores[row, picks] > kth).sum(), f"row {row}: a better key missed"
+    state = FilterState.get(inp.positions.device, len(sizes))
+    assert not state.h8.any() and not state.h16.any()
+
+
 def test_fp8_keys_match_the_dequantized_reference(tiny, device, assert_topk, assert_rel_close):
     """vLLM's indexer cache: e4m3 keys with one fp32 scale each, an e4m3 query whose per-head scale is
     folded into the weights; scores equal the reference on the dequantized values."""
