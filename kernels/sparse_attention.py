@@ -56,17 +56,21 @@ GPU_CANDIDATES = (
     AttnTuning(64, 32, 8, 2, min_tiles=1, dv_split=2),
     AttnTuning(64, 16, 8, 2, min_tiles=1, dv_split=2),
     AttnTuning(64, 32, 8, 2, min_tiles=4, dv_split=2),
+    AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=4),
+    AttnTuning(64, 32, 8, 2, target_programs=132, min_tiles=8),
 )
 BUSY_HEAD_ROWS = 32 * 64  # query-heads in a launch from which long splits pay (batch 32 x 64 heads)
 
 
 def default_tuning(fp8: bool, rows: int, heads: int) -> AttnTuning:
-    """Per regime, from the H200 sweep of 2026-11-29 (kernels/README.md, round 4):
+    """Per regime, from the H200 sweeps of 2026-11-29 (kernels/README.md, rounds 4 and 5):
     one head block in all (Flash B=1): dv_split=2 (bf16 15.6 vs 16.4 µs, fp8 18.5 vs 19.9 µs, c4a 1M);
-    busy (≥ BUSY_HEAD_ROWS): 8 tiles per split (Flash B=32 1M: 53.3 vs 60.1 µs bf16, 78.1 vs 84.8 fp8);
+    busy (≥ BUSY_HEAD_ROWS): splits filling one wave of one program per SM, 64-entry tiles for bf16 rows
+    (Pro B=32 1M: 87.8 µs vs 136.2 for round 4's 8 tiles of 32 in 1.45 waves), 32-entry tiles for fp8 rows
+    (64-entry tiles dequantize slower: Pro B=32 169.0 vs 214.1 µs);
     otherwise one tile per split, full-width accumulator (dv_split=2 lost at Pro B=1: 23.5 vs 19.1 µs)."""
     if rows * heads >= BUSY_HEAD_ROWS:
-        return GPU_CANDIDATES[1]
+        return GPU_CANDIDATES[7] if fp8 else GPU_CANDIDATES[6]
     if rows * heads <= GPU_CANDIDATES[0].block_h:
         return GPU_CANDIDATES[4] if fp8 else GPU_CANDIDATES[3]
     return GPU_CANDIDATES[0]
@@ -260,7 +264,9 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
     entries = window + indices.shape[1]
     tiles = triton.cdiv(entries, t.block_e)
     per_row = (heads // block_h) * t.dv_split
-    splits = max(1, min(triton.cdiv(tiles, t.min_tiles), triton.cdiv(t.target_programs, rows * per_row)))
+    # whole waves: a partial one costs a full program time at one program per SM (Pro B=32: 3 splits = 1.45
+    # waves took 111-116 µs, 2 splits = 1 wave 87.8 µs, round 5)
+    splits = max(1, min(triton.cdiv(tiles, t.min_tiles), t.target_programs // (rows * per_row)))
     split_len = triton.cdiv(tiles, splits) * t.block_e
     splits = triton.cdiv(entries, split_len)
     if out is None:

@@ -1,0 +1,115 @@
+"""Sparse attention block shapes per regime on the GPU, each checked against the reference, then the 1M c4a
+decode with the fastest shape per (cache layout, busy launch): one device call.
+
+Usage (device machine): python3 bench/attention_sweep.py --out $OUT [--grid full|defaults] [--stem NAME]
+`--grid defaults` times only the library's default shape per case, so the same script measures an older
+checkout (PYTHONPATH pointing at it) beside the current one in one call. Writes NAME.md / NAME.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+if "--smoke" in sys.argv:
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from kernels import Bench, Tunings, decode_case, log, rel_err, to_fp8, write_outputs  # noqa: E402
+from wholerepo.kernels import reference as ref  # noqa: E402
+from wholerepo.kernels.config import AttentionConfig  # noqa: E402
+from wholerepo.kernels.index_topk import index_topk  # noqa: E402
+from wholerepo.kernels.inputs import make_decode_inputs  # noqa: E402
+from wholerepo.kernels.sparse_attention import BUSY_HEAD_ROWS, AttnTuning, default_tuning, sparse_attention  # noqa: E402
+
+CONTEXT = 1 << 20
+CASES = (("flash", 1), ("pro", 1), ("flash", 32), ("pro", 32))
+TINY = AttentionConfig(name="tiny", n_heads=64, index_topk=32, head_dim=128, rope_dim=32, index_heads=16, index_dim=32,
+                       window=64)  # --smoke: the code paths on the CPU interpreter
+
+
+def grid(busy: bool) -> list[AttnTuning]:
+    """Shapes worth timing: at batch 1 one tile per split (latency: round 5 measured +2.4 µs per extra tile),
+    busy launches splits sized to whole waves (Pro B=32: 64 query-head blocks, so 132 programs = 2-3 splits)."""
+    if not busy:
+        return [AttnTuning(64, be, 8, 2, min_tiles=1, dv_split=dv) for be, dv in itertools.product((16, 32), (1, 2))]
+    # (round 5: 4 warps + dv_split=2 lost everywhere; 264 programs lost to 132 at Pro B=32; here the split count
+    # that leaves no partial wave, 2 splits = 128 programs, against 3 = 192 programs = 1.45 waves)
+    return [*(AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=mt) for mt in (4, 9)),
+            *(AttnTuning(64, 32, 8, 2, target_programs=132, min_tiles=mt) for mt in (8, 18)),
+            AttnTuning(64, 32, 8, 2, min_tiles=8)]
+
+
+def sweep_case(bench: Bench, cfg: AttentionConfig, batch: int, full: bool, best: dict, context: int = CONTEXT) -> None:
+    inp = make_decode_inputs(cfg, batch, context, device=bench.device, seed=7 + batch)
+    idx = index_topk(inp.index_q, inp.index_w, inp.index_k, inp.positions, cfg.index_topk, cfg.ratio)
+    busy = batch * cfg.n_heads >= BUSY_HEAD_ROWS
+    shape = f"{cfg.name} B={batch} ctx={context >> 10}K"
+    entries = cfg.window + cfg.index_topk
+    flops = batch * 4.0 * cfg.n_heads * cfg.head_dim * entries
+    sub = slice(0, min(batch, 2))
+    for fp8 in (False, True):
+        win, comp = (to_fp8(inp.window_kv, cfg), to_fp8(inp.comp_kv, cfg)) if fp8 else (inp.window_kv, inp.comp_kv)
+        args = (inp.q, win, comp, idx, inp.positions, inp.sink, inp.inv_freq, cfg)
+        want = ref.sparse_attention(*(a[sub] for a in args[:5]), *args[5:])
+        row_bytes = cfg.fp8_row_bytes if fp8 else 2 * cfg.head_dim
+        nbytes = batch * (entries * row_bytes + 2 * 2 * cfg.n_heads * cfg.head_dim)
+        label = "fp8" if fp8 else "bf16"
+        shapes = grid(busy) if full else [default_tuning(fp8, batch, cfg.n_heads)]
+        for t in shapes:
+            try:
+                err = rel_err(sparse_attention(*args, tuning=t)[sub], want)
+                row = bench.add("sparse_attention", f"{label} {t}", shape, label,
+                                lambda a=args, tt=t: sparse_attention(*a, tuning=tt), nbytes, flops, f"err {err:.1e}")
+            except Exception as exc:  # noqa: BLE001 - a shape that does not compile (shared memory) is logged, skipped
+                log(f"{shape} {label} {t}: failed ({type(exc).__name__}: {str(exc)[:160]})")
+                continue
+            if err < 3e-2 and row.p50 < best.get(((fp8, busy), cfg.name), (float("inf"), None))[0]:
+                best[(fp8, busy), cfg.name] = (row.p50, t)
+    del inp, win, comp
+    torch.cuda.empty_cache()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", type=Path, default=Path("."))
+    ap.add_argument("--grid", choices=("full", "defaults"), default="full")
+    ap.add_argument("--stem", default="attention_sweep")
+    ap.add_argument("--commit", default="")
+    ap.add_argument("--cases", default=",".join(f"{n}:{b}" for n, b in CASES), help="model:batch, e.g. flash:1,pro:32")
+    ap.add_argument("--pipeline", default="1,32", help="batches of the 1M Flash c4a decode timed after the sweep")
+    ap.add_argument("--smoke", action="store_true", help="a tiny config on the CPU interpreter (code paths only)")
+    opts = ap.parse_args()
+    best: dict = {}
+    if opts.smoke:
+        bench = Bench("cpu", graphs=False)
+        for batch in (1, 32):
+            sweep_case(bench, TINY, batch, opts.grid == "full", best, context=512)
+        write_outputs(bench, opts.out, "cpu-interpreter", opts.commit, stem=opts.stem)
+        return
+    bench = Bench("cuda", graphs=True)
+    bench.measure_ceilings()
+    for case in opts.cases.split(","):
+        name, batch = case.split(":")
+        sweep_case(bench, AttentionConfig.from_name(name), int(batch), opts.grid == "full", best)
+        write_outputs(bench, opts.out, torch.cuda.get_device_name(), opts.commit, quiet=True, stem=opts.stem)
+    for (key, name), (p50, t) in sorted(best.items(), key=str):
+        log(f"best {name} (fp8, busy)={key}: {p50:.1f} µs {t}")
+    # the decode pipeline with Flash's winners (a shape is chosen per regime, not per model)
+    tunings: Tunings = {key: t for (key, name), (_, t) in best.items() if name == "flash"} if opts.grid == "full" else {}
+    flash = AttentionConfig.from_name("flash")
+    batches = [int(b) for b in opts.pipeline.split(",") if b]
+    for batch in batches:
+        decode_case(bench, flash, batch, CONTEXT, tunings)
+        torch.cuda.empty_cache()
+    write_outputs(bench, opts.out, torch.cuda.get_device_name(), opts.commit, stem=opts.stem)
+
+
+if __name__ == "__main__":
+    main()
