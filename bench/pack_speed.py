@@ -213,9 +213,9 @@ def main() -> None:
     stages = stage_breakdown(repo, warm_home)
     cold_stages = stage_breakdown(repo, work / "breakdown-cold-home")
     print("\n| stage (in-process) | cold s | warm s |\n|---|---:|---:|")
-    for name in stages:
-        if isinstance(stages[name], float):
-            print(f"| {name} | {cold_stages.get(name, 0):.3f} | {stages[name]:.3f} |")
+    for name in {**cold_stages, **stages}:  # a warm pack may skip stages (a memoized plan): list the cold ones
+        if isinstance(cold_stages.get(name, stages.get(name)), float):
+            print(f"| {name} | {cold_stages.get(name, 0):.3f} | {stages.get(name, 0):.3f} |")
     print(f"\npack: {stages['total_tokens']:,} tokens; files full {stages['files_full']:,}, "
           f"signatures {stages['files_signatures']:,}, path {stages['files_path']:,}")
     shutil.rmtree(work, ignore_errors=True)

@@ -11,14 +11,21 @@ Symlink policy: a link is never followed. One that resolves outside the root is 
 
 Submodules are listed as skipped (SUBMODULE). With recurse_submodules, a checked-out submodule's own
 files replace its entry, under its path, with origin SUBMODULE (nested submodules too).
+
+The index listing comes with git's stat data (`--debug`) so that a clean file's size is known without
+an lstat of our own (10k files: ~0.04 s). Exact because `git ls-files -m` calls a file clean only when
+its size equals the index's (git reports a size change as modified without reading the file), except
+where git does not compare: a recorded size of 0 (racily clean entries, empty files) and entries with
+flags (assume-unchanged, skip-worktree, intent-to-add, fsmonitor): those are measured by the reader.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +38,11 @@ if TYPE_CHECKING:  # only --no-git's folder walk needs it
 
 _MODE_SYMLINK = b"120000"
 _MODE_GITLINK = b"160000"  # a submodule's commit recorded in the superproject
+# one record of `git ls-files -z --stage --debug`: mode, blob id, stage, path, then git's stat data
+_STAGED_DEBUG = re.compile(
+    rb"([0-7]+) ([0-9a-f]+) ([0-3])\t([^\0]*)\0  ctime: [^\n]*\n  mtime: [^\n]*\n  dev: [^\n]*\n"
+    rb"  uid: [^\n]*\n  size: ([0-9]+)\tflags: ([0-9a-f]+)\n"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,22 +67,25 @@ def discover_files(
     if no_git:
         files, skipped = _walk_plain(root)
         return Discovery(root=root, commit=None, files=files, skipped=skipped, is_git=False)
-    inside = run_git(root, "rev-parse", "--is-inside-work-tree").strip()
-    if inside != b"true":
-        raise NotAGitRepositoryError(f"{root} is not inside a git work tree; run `git init` or pass --no-git")
-    # three independent git calls at once, outputs to temporary files (no thread drains a pipe): `ls-files
-    # -m` stats every file (~0.05-0.1 s on ruff's 11k); the index listing is parsed while it runs
+    # four independent git calls at once, outputs to temporary files (no thread drains a pipe): `ls-files
+    # -m` stats every file (~0.05-0.1 s on ruff's 11k); the index listing is parsed while it runs. Whether
+    # this is a work tree is asked beside them (their answers are dropped when it is not)
     calls = (
-        start_git(root, "ls-files", "-z", "--stage"),
+        start_git(root, "rev-parse", "--is-inside-work-tree"),
+        start_git(root, "ls-files", "-z", "--stage", "--debug"),
         start_git(root, "ls-files", "-z", "-m"),  # also lists deleted files
         start_git(root, "rev-parse", "-q", "--verify", "HEAD^{commit}", check=False),
     )
     try:
+        if calls[0]().strip() != b"true":
+            raise NotAGitRepositoryError(
+                f"{root} is not inside a git work tree; run `git init` or pass --no-git"
+            )
         files, skipped = _list_git(
-            root, calls[0], lambda: set(split_z(calls[1]())), untracked=untracked,
+            root, calls[1], lambda: set(split_z(calls[2]())), untracked=untracked,
             recurse_submodules=recurse_submodules,
         )  # fmt: skip
-        head = calls[2]()
+        head = calls[3]()
     except BaseException:
         for call in calls:  # no git left running: each is waited for (one already read fails quietly)
             with contextlib.suppress(Exception):
@@ -90,16 +105,15 @@ def _list_git(
     files: list[DiscoveredFile] = []
     skipped: list[SkippedFile] = []
     seen: set[bytes] = set()
-    entries: list[tuple[bytes, str, bytes, bytes]] = []
-    for record in split_z(staged_call()):
-        meta, raw_path = record.split(b"\t", 1)
+    entries: list[tuple[bytes, str, bytes, bytes, int | None]] = []
+    for mode, sha, _stage, raw_path, size, flags in _staged_records(root, staged_call()):
         if raw_path in seen:  # an unmerged path is listed once per conflict stage
             continue
         seen.add(raw_path)
-        mode, sha, _stage = meta.split(b" ")
-        entries.append((raw_path, decode_path(raw_path), mode, sha))
+        known_size = int(size) if flags == b"0" and size != b"0" else None
+        entries.append((raw_path, decode_path(raw_path), mode, sha, known_size))
     modified = modified_call()
-    for raw_path, path, mode, sha in entries:
+    for raw_path, path, mode, sha, known_size in entries:
         if mode == _MODE_GITLINK:
             _add_submodule(root, path, sha.decode(), files, skipped, untracked, recurse_submodules)
             continue
@@ -107,11 +121,46 @@ def _list_git(
         if is_symlink and _points_outside(root, path):
             skipped.append(_outside(root, path))
             continue
-        blob = None if raw_path in modified else sha.decode()
-        files.append(DiscoveredFile(path, FileOrigin.TRACKED, blob_sha=blob, is_symlink=is_symlink))
+        if raw_path in modified:
+            files.append(DiscoveredFile(path, FileOrigin.TRACKED, is_symlink=is_symlink))
+            continue
+        files.append(_clean_file(path, sha.decode(), is_symlink, None if is_symlink else known_size))
     if untracked:
         _add_untracked(root, files, skipped)
     return files, skipped
+
+
+def _clean_file(path: str, blob_sha: str, is_symlink: bool, index_size: int | None) -> DiscoveredFile:
+    """DiscoveredFile(path, TRACKED, blob_sha, is_symlink, False, index_size) through its slots'
+    descriptors: ~0.6 us, not the frozen __init__'s ~1.3 us (the listing makes one a tracked file)."""
+    made = _new(DiscoveredFile)
+    _set_path(made, path)
+    _set_origin(made, FileOrigin.TRACKED)
+    _set_blob(made, blob_sha)
+    _set_symlink(made, is_symlink)
+    _set_submodule(made, False)
+    _set_index_size(made, index_size)
+    return made
+
+
+_new = object.__new__
+_set_path, _set_origin, _set_blob, _set_symlink, _set_submodule, _set_index_size = (
+    getattr(DiscoveredFile, f.name).__set__ for f in fields(DiscoveredFile)
+)
+
+
+def _staged_records(root: Path, listing: bytes) -> list[tuple[bytes, bytes, bytes, bytes, bytes, bytes]]:
+    """(mode, blob id, stage, path, size, flags) of each index entry. Should git ever print its stat
+    data otherwise, the plain listing is read instead, with no sizes (flags "-": none is trusted)."""
+    records: list[tuple[bytes, bytes, bytes, bytes, bytes, bytes]] = _STAGED_DEBUG.findall(listing)
+    if len(records) == listing.count(b"\0"):
+        return records
+    plain = []
+    for record in split_z(run_git(root, "ls-files", "-z", "--stage")):
+        meta, raw_path = record.split(b"\t", 1)
+        mode, sha, stage = meta.split(b" ")
+        plain.append((mode, sha, stage, raw_path, b"0", b"-"))
+    return plain
 
 
 def _add_untracked(root: Path, files: list[DiscoveredFile], skipped: list[SkippedFile]) -> None:
@@ -149,8 +198,9 @@ def _add_submodule(
         origin = FileOrigin.UNTRACKED if found.origin is FileOrigin.UNTRACKED else FileOrigin.SUBMODULE
         files.append(
             DiscoveredFile(
-                f"{path}/{found.path}", origin, found.blob_sha, found.is_symlink, found.is_submodule
-            )
+                f"{path}/{found.path}", origin, found.blob_sha, found.is_symlink, found.is_submodule,
+                found.index_size,
+            )  # fmt: skip
         )
     for gone in inner.skipped:
         skipped.append(SkippedFile(f"{path}/{gone.path}", gone.reason, gone.detail))

@@ -1,59 +1,40 @@
 """`pack_repository`: the one module that runs the stages in turn (discover -> read -> rank -> count ->
 select -> order -> render -> count the final text). Every stage is a keyword argument with the real one
 as its default, so a caller can substitute a stage and tests can run the real ones on real repositories.
+With the real stages, a pack of a tree, history and options it packed last time is answered from the
+pack memo (pack_memo.py) after the read; everything after the read lives in pack_plan.py.
 """
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from wholerepo.errors import UsageError
-from wholerepo.ingest.costs import CostModel, CountCache, Tokenizer, derived_key
+from wholerepo import paths
 from wholerepo.ingest.discover import Discovery, discover_files
 from wholerepo.ingest.git_changes import changed_paths
 from wholerepo.ingest.history import Churn, file_churn
-from wholerepo.ingest.options import OutputFormat, PackOptions
-from wholerepo.ingest.order import order_files
-from wholerepo.ingest.rank import rank_files
+from wholerepo.ingest.options import PackOptions
+from wholerepo.ingest.pack_memo import PackMemo, code_fingerprint, digest, options_part, tree_part
 from wholerepo.ingest.read import ReadOptions, ReadResult, read_files
-from wholerepo.ingest.render import FileBlock, PackLayout, body_text, render_pack, render_tree
-from wholerepo.ingest.select import (
-    CORE_FILE_SHARE,
-    SMALL_FILE_TOKENS,
-    SectionPlan,
-    Selection,
-    select_files,
-    split_focus,
-)
-from wholerepo.ingest.signature_cache import SignatureCache
-from wholerepo.ingest.signatures import extract_signatures
-from wholerepo.ingest.token_cache import TokenCountCache
-from wholerepo.ingest.tokenizers import get_tokenizer
-from wholerepo.ingest.types import (
-    Mode,
-    PackedFile,
-    PackResult,
-    RankedFile,
-    SkippedFile,
-    SkipReason,
-    SourceFile,
-)
+from wholerepo.ingest.tokenizers import Tokenizer, get_tokenizer
+from wholerepo.ingest.types import PackResult, RankedFile
 from wholerepo.runtime.profiles import DEFAULT_PACK_PROFILE, profile_from_name
+
+if TYPE_CHECKING:
+    from wholerepo.ingest.costs import CountCache
+    from wholerepo.ingest.pack_plan import PlanStages
 
 T = TypeVar("T")
 Progress = Callable[[str, int, int], None]  # (stage, index from 1, number of stages)
 STAGES = ("discover", "read", "rank", "count", "select", "render", "verify")
-MAX_PLAN_ROUNDS = (
-    4  # estimate -> exact recounts converge in 2 rounds on torch and ruff; 4 bounds the rare rest
-)
-MAX_FIT_ROUNDS = 4
 LONG_READ_FILES = 2_000  # reading this many files takes long enough (~0.1 s) for the tokenizer to load in a
 # child process (V4Tokenizer.preload)
 
@@ -74,11 +55,14 @@ class _Clock:
     def __init__(self, progress: Progress | None) -> None:
         self.timings: dict[str, float] = {}
         self._progress = progress
+        self._last = ""
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        if self._progress is not None:
+        """Time a stage; reported once when it goes on in a second block (rank: memo lookup, ranking)."""
+        if self._progress is not None and name != self._last:
             self._progress(name, STAGES.index(name) + 1, len(STAGES))
+        self._last = name
         start = time.perf_counter()
         try:
             yield
@@ -92,19 +76,52 @@ def pack_repository(
     progress: Progress | None = None,
     discover: Callable[..., Discovery] = discover_files,
     read: Callable[..., ReadResult] = read_files,
-    rank: Callable[..., list[RankedFile]] = rank_files,
+    rank: Callable[..., list[RankedFile]] | None = None,  # None: rank.rank_files
     churn: Callable[..., Mapping[str, Churn]] = file_churn,
     changes: Callable[..., list[str]] = changed_paths,
     tokenizer_for: Callable[[str], Tokenizer] = get_tokenizer,
-    count_cache_for: Callable[[str], CountCache] = TokenCountCache,
-    signatures: Callable[[str, str], str | None] = extract_signatures,
+    count_cache_for: Callable[[str], CountCache] | None = None,  # None: token_cache.TokenCountCache
+    signatures: Callable[[str, str], str | None] | None = None,  # None: signatures.extract_signatures
 ) -> PackResult:
     """Pack the repository at `options.path` into at most `budget` tokens, counted on the final text."""
+    with _no_cyclic_gc():
+        return _pack(
+            options, progress, discover, read, rank, churn, changes, tokenizer_for, count_cache_for, signatures
+        )
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """A pack makes ~10 objects a file (listing, read outcomes, memo entries) and keeps them to the end:
+    the cyclic collector's passes over them find nothing to free and cost ~10-20% of a warm pack
+    (ruff: ~0.03 s). Reference counting still frees everything; collection resumes afterwards."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _pack(
+    options: PackOptions,
+    progress: Progress | None,
+    discover: Callable[..., Discovery],
+    read: Callable[..., ReadResult],
+    rank: Callable[..., list[RankedFile]] | None,
+    churn: Callable[..., Mapping[str, Churn]],
+    changes: Callable[..., list[str]],
+    tokenizer_for: Callable[[str], Tokenizer],
+    count_cache_for: Callable[[str], CountCache] | None,
+    signatures: Callable[[str, str], str | None] | None,
+) -> PackResult:
     settings = resolve_settings(options)
     clock = _Clock(progress)
-    fmt = options.output_format
-    prompt_format = OutputFormat.XML if fmt is OutputFormat.JSON else fmt
     tokenizer = tokenizer_for(settings.tokenizer)
+    real_stages = (discover, read, churn, changes, tokenizer_for, rank, count_cache_for, signatures) == (
+        discover_files, read_files, file_churn, changed_paths, get_tokenizer, None, None, None
+    )  # fmt: skip
     with clock.stage("discover"):
         discovery = discover(
             options.path,
@@ -113,13 +130,16 @@ def pack_repository(
             no_git=options.no_git,
         )
     root, commit = discovery.root, discovery.commit
-    frame = render_pack(  # one label for all: the frame, and so the plan, must not depend on the question
-        _layout(root, commit, "question", options, (), (), ()), prompt_format, all_sections=True
-    ).text
-    count_cache = count_cache_for(tokenizer.name)
-    if not count_cache.get_many([derived_key("text", tokenizer.name, frame)]):
-        # a new commit: this pack will count; load the tokenizer beside the read
-        _preload(tokenizer, long_wait=len(discovery.files) >= LONG_READ_FILES)
+    early = (code_fingerprint(), commit, options_part(options), tokenizer.name)  # the root names the file
+    memo = PackMemo(paths.cache_dir(), str(root), early) if real_stages else None
+    count_cache = None
+    if memo is None or not memo.early_match:  # the memo's pack counted this frame: the tokenizer is not needed
+        from wholerepo.ingest.pack_plan import frame_is_counted, frame_text
+
+        count_cache = _count_cache_for(count_cache_for, tokenizer.name)
+        if not frame_is_counted(frame_text(root, commit, options), tokenizer, count_cache):
+            # a new commit: this pack will count; load the tokenizer beside the read
+            _preload(tokenizer, long_wait=len(discovery.files) >= LONG_READ_FILES)
     # `git log` (~0.1 s on ruff) runs beside the read; churn of every listed path, kept for those read
     listed = [] if options.no_git else [f.path for f in discovery.files]
     history_call = _in_background(partial(churn, root, listed)) if listed else None
@@ -131,81 +151,50 @@ def pack_repository(
             with suppress(Exception):
                 history_call()
         raise
-    files: list[SourceFile] = list(read_result.files)
     with clock.stage("rank"):
         everything = history_call() if history_call is not None else {}
-        history = {f.path: everything[f.path] for f in files if f.path in everything}
-        repo_ranked = rank(files, churn=history)
+        history = {f.path: everything[f.path] for f in read_result.files if f.path in everything}
         changed = _changed(options, root, changes)
-        focus_ranked = (
-            rank(files, query=options.query, changed=changed, churn=history)
-            if (options.query or changed)
-            else None
-        )
-    with clock.stage("count"):
-        costs = CostModel(
-            files,
-            tokenizer,
-            count_cache,
-            SignatureCache(),
-            signatures,
-            prompt_format,
-            options.line_numbers,
-        )
-    repo_order = [r.file.path for r in repo_ranked]
-    costs.prefetch(_likely_full(repo_order, costs.full_costs(), settings.budget))
-    focus_order = [r.file.path for r in focus_ranked] if focus_ranked is not None else None
-    label = "question" if options.query else ("diff" if changed else "more")
-    frame_cost = costs.count_text(frame)
-    if frame_cost > settings.budget:
-        raise UsageError(
-            f"--budget {settings.budget} cannot hold even the pack's frame ({frame_cost} tokens); raise it"
-        )
-    plan_budget = settings.budget - max(16, settings.budget // 1000)  # room for block-boundary merges
-    repo_reasons = {r.file.path: r.reason for r in repo_ranked}
-    focus_reasons = {r.file.path: r.reason for r in focus_ranked or repo_ranked}
-    for _ in range(MAX_FIT_ROUNDS):
-        with clock.stage("select"):
-            # the plan without the question first, from costs no question has touched: its core is the
-            # stable part, byte for byte the same for every question (planned after the question's files
-            # were counted, the core of ruff differed between two questions from the first file on)
-            baseline = _plan(costs, repo_order, None, plan_budget, frame_cost)
-            selection = baseline
-            if focus_order is not None:
-                selection = _plan(costs, repo_order, focus_order, plan_budget, frame_cost, core=baseline.core)
-            more, only = split_focus(selection.focus, None if focus_order is None else baseline.focus)
-        with clock.stage("render"):
-            core, tree = _core_blocks(selection, costs, history)
-            layout = _layout(
-                root, commit, label, options, core, tree, _focus_blocks(costs, only, focus_order)
-            )
-            layout = replace(layout, more=_focus_blocks(costs, more, repo_order))
-            rendered = render_pack(layout, prompt_format)
-        with clock.stage("verify"):
-            total = costs.count_pack(rendered.text, partial(_counted_parts, layout))
-        if total <= settings.budget:
-            break
-        plan_budget -= (total - settings.budget) + max(16, settings.budget // 2000)
-    else:
-        raise UsageError(f"could not fit the pack into {settings.budget} tokens; raise --budget")
-    costs.flush()
-    packed, skipped = _report(
-        files, selection, costs, (repo_reasons, focus_reasons), (label, only), read_result
-    )
-    return PackResult(
-        repo=root.name,
-        commit=commit,
-        tokenizer=tokenizer.name,
-        budget=settings.budget,
-        total_tokens=total,
-        text=rendered.text,
-        files=packed,
-        skipped=skipped,
-        format=fmt.value,
-        num_redactions=sum(f.num_redactions for f in files),
-        stable_prefix_chars=rendered.stable_prefix_chars,
-        timings=clock.timings,
-    )
+        key = ""
+        if memo is not None:
+            key = digest((early, changed, tree_part(read_result.files, read_result.skipped, history)))
+            known = memo.get(key)
+            if known is not None:
+                return replace(known, timings=clock.timings)
+    from wholerepo.ingest.pack_plan import PackInput, plan_pack
+
+    given = PackInput(options, settings.budget, root, commit, read_result, history, changed)
+    result = plan_pack(given, tokenizer, _plan_stages(rank, count_cache_for, signatures), clock, count_cache)
+    if memo is not None:
+        memo.put(key, result)
+    return result
+
+
+def _count_cache_for(given: Callable[[str], CountCache] | None, name: str) -> CountCache:
+    if given is not None:
+        return given(name)
+    from wholerepo.ingest.token_cache import TokenCountCache
+
+    return TokenCountCache(name)
+
+
+def _plan_stages(
+    rank: Callable[..., list[RankedFile]] | None,
+    count_cache_for: Callable[[str], CountCache] | None,
+    signatures: Callable[[str, str], str | None] | None,
+) -> PlanStages:
+    """The real stages where the caller gave none (imported here: a memo hit never needs them)."""
+    from wholerepo.ingest.pack_plan import PlanStages
+
+    if rank is None:
+        from wholerepo.ingest.rank import rank_files
+
+        rank = rank_files
+    if signatures is None:
+        from wholerepo.ingest.signatures import extract_signatures
+
+        signatures = extract_signatures
+    return PlanStages(rank, partial(_count_cache_for, count_cache_for), signatures)
 
 
 def _in_background(call: Callable[[], T]) -> Callable[[], T]:
@@ -230,23 +219,6 @@ def _in_background(call: Callable[[], T]) -> Callable[[], T]:
         return outcome[0]
 
     return result
-
-
-def _likely_full(order: Sequence[str], full_costs: Mapping[str, int], budget: int) -> list[str]:
-    """The files a plan will likely hold in full, for CostModel.prefetch: in rank order, those no bigger
-    than a core file may be (select.CORE_FILE_SHARE) until their estimates fill the budget. A guess: a
-    file it misses is counted when selected, one it adds was counted on an otherwise idle core."""
-    largest = max(int(budget * CORE_FILE_SHARE), SMALL_FILE_TOKENS)
-    chosen: list[str] = []
-    used = 0
-    for path in order:
-        cost = full_costs[path]
-        if cost <= largest:
-            chosen.append(path)
-            used += cost
-            if used >= budget:
-                break
-    return chosen
 
 
 def _preload(tokenizer: Tokenizer, *, long_wait: bool) -> None:
@@ -278,124 +250,3 @@ def _changed(options: PackOptions, root: Path, changes: Callable[..., list[str]]
     return ()
 
 
-def _plan(
-    costs: CostModel,
-    repo_order: Sequence[str],
-    focus_order: Sequence[str] | None,
-    budget: int,
-    frame_cost: int,
-    *,
-    core: SectionPlan | None = None,
-) -> Selection:
-    """Select on the current costs; count exactly what got selected; select again until nothing moves.
-    `core`: keep this core (see select_files)."""
-    tree_costs: dict[tuple[str, ...], int] = {}
-
-    def tree_cost(paths: Sequence[str]) -> int:
-        key = tuple(paths)  # the same tree comes back every round: render and hash it once
-        if key not in tree_costs:
-            tree_costs[key] = costs.count_text(render_tree(paths))
-        return tree_costs[key]
-
-    for _ in range(MAX_PLAN_ROUNDS):
-        selection = select_files(
-            repo_order,
-            focus_order,
-            budget=budget,
-            frame_cost=frame_cost,
-            tree_cost=tree_cost,
-            full_cost=costs.full_costs(),
-            signature_cost=costs.signature_costs,
-            core=core,
-        )
-        full = selection.core.full + selection.focus.full
-        signatures = selection.core.signatures + selection.focus.signatures
-        if not costs.make_exact(full, signatures):
-            break
-    return selection
-
-
-def _core_blocks(
-    selection: Selection, costs: CostModel, history: Mapping[str, Churn]
-) -> tuple[tuple[FileBlock, ...], tuple[str, ...]]:
-    """Core blocks in churn order (full first, then signatures), and the tree."""
-    core_full = order_files(selection.core.full, history)
-    core_signatures = order_files(selection.core.signatures, history)
-    core = tuple(_block(costs, p, Mode.FULL) for p in core_full) + tuple(
-        _block(costs, p, Mode.SIGNATURES) for p in core_signatures
-    )
-    return core, tuple(sorted(selection.tree))
-
-
-def _focus_blocks(
-    costs: CostModel, modes: Mapping[str, Mode], order: Sequence[str] | None
-) -> tuple[FileBlock, ...]:
-    """Blocks in rank order."""
-    rank = {p: i for i, p in enumerate(order or ())}
-    return tuple(_block(costs, p, modes[p]) for p in sorted(modes, key=rank.__getitem__))
-
-
-def _block(costs: CostModel, path: str, mode: Mode) -> FileBlock:
-    text = costs.source(path).text if mode is Mode.FULL else (costs.signature_text(path) or "")
-    return FileBlock(path, mode, text)
-
-
-def _counted_parts(layout: PackLayout) -> list[str]:
-    """The texts the plan counted (files' bodies, the tree), in the order the pack holds them."""
-
-    def bodies(blocks: Sequence[FileBlock]) -> list[str]:
-        return [body_text(b, layout.line_numbers) for b in blocks]
-
-    return [*bodies(layout.core), render_tree(layout.tree_paths), *bodies(layout.more), *bodies(layout.focus)]
-
-
-def _layout(
-    root: Path,
-    commit: str | None,
-    label: str,
-    options: PackOptions,
-    core: tuple[FileBlock, ...],
-    tree: tuple[str, ...],
-    focus: tuple[FileBlock, ...],
-) -> PackLayout:
-    return PackLayout(
-        repo=root.name,
-        core=core,
-        tree_paths=tree,
-        focus=focus,
-        focus_label=label,
-        commit=commit,
-        line_numbers=options.line_numbers,
-    )
-
-
-def _report(
-    files: Sequence[SourceFile],
-    selection: Selection,
-    costs: CostModel,
-    reasons: tuple[Mapping[str, str], Mapping[str, str]],  # (repository ranking's, question/diff ranking's)
-    part: tuple[str, Mapping[str, Mode]],  # (label, the files only the question or diff brought in)
-    read_result: ReadResult,
-) -> tuple[tuple[PackedFile, ...], tuple[SkippedFile, ...]]:
-    """Every file read gets a mode and a reason; those that do not fit at all join the skipped list."""
-    label, focus = part
-    full = set(selection.core.full) | set(selection.focus.full)
-    signatures = set(selection.core.signatures) | set(selection.focus.signatures)
-    over = set(selection.over_budget)
-    packed: list[PackedFile] = []
-    skipped: list[SkippedFile] = list(read_result.skipped)  # discovery's skips are in it already
-    for f in sorted(files, key=lambda f: f.path):
-        if f.path in over:
-            skipped.append(SkippedFile(f.path, SkipReason.OVER_BUDGET, "not even its path fits the budget"))
-            continue
-        if f.path in full:
-            mode, tokens = Mode.FULL, costs.content_tokens(f.path)
-        elif f.path in signatures:
-            mode, tokens = Mode.SIGNATURES, costs.signature_tokens(f.path)
-        else:
-            mode, tokens = Mode.PATH, 0
-        why = reasons[1 if f.path in focus else 0].get(f.path, "")
-        where = f"{label} part" if f.path in focus else "stable part"
-        reason = f"{why}; {where}" if mode is not Mode.PATH else f"{why}; only its path fits"
-        packed.append(PackedFile(f.path, mode, tokens, reason.strip("; "), f.invalid_utf8, f.num_redactions))
-    return tuple(packed), tuple(sorted(skipped, key=lambda s: s.path))

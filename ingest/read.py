@@ -160,21 +160,17 @@ def read_files(
     finally:  # on an error too: git is waited for, not left behind
         attributes = attributes_call() if attributes_call is not None else NO_ATTRIBUTES
     marked = (attributes.vendored.keys() | attributes.generated.keys()) - ruled
-    files: list[SourceFile] = []
-    skipped = list(discovery.skipped)
-    num_bytes = 0
-    for found, outcome in zip(discovery.files, outcomes, strict=True):
-        if found.path in marked:
+    if marked:  # decided again with the attributes: only these few, not a second pass over every file
+        for index in [i for i, found in enumerate(discovery.files) if found.path in marked]:
+            found = discovery.files[index]
             verdict = classify_path(found.path, kept=kept, attributes=attributes)
             if verdict is not None:
-                outcome = SkippedFile(found.path, verdict.reason, verdict.detail)
+                outcomes[index] = SkippedFile(found.path, verdict.reason, verdict.detail)
             elif found.path in by_path:  # in a vendored folder, kept by linguist-vendored=false
-                outcome = read_one(found)
-        if isinstance(outcome, SkippedFile):
-            skipped.append(outcome)
-        else:
-            files.append(outcome)
-            num_bytes += outcome.size_bytes
+                outcomes[index] = read_one(found)
+    files = [outcome for outcome in outcomes if not isinstance(outcome, SkippedFile)]
+    skipped = [*discovery.skipped, *(outcome for outcome in outcomes if isinstance(outcome, SkippedFile))]
+    num_bytes = sum(f.size_bytes for f in files)
     cache.flush()
     memo.flush()
     return ReadResult(files=files, skipped=skipped, num_bytes_read=num_bytes)

@@ -62,16 +62,20 @@ def outcome_of(
     root: str, found: DiscoveredFile, max_file_bytes: int | None, loader: WorkTreeText, known: ContentVerdict
 ) -> SourceFile | SkippedFile | None:
     """read_known's answer once the verdict for `found`'s index blob is known (from the cache, or from
-    read_memo.py): checks the work-tree file with one lstat, None when it must be read."""
+    read_memo.py): checks the work-tree file's size (git's index has it for most clean files, see
+    discover.py; else one lstat), None when it must be read."""
     if found.blob_sha is None or found.is_symlink or known.size_bytes < 0:
         return None
-    try:
-        info = os.lstat(f"{root}/{found.path}")
-    except OSError:
-        return None  # read.py's _read_one says why
-    size = info.st_size
-    too_large = max_file_bytes is not None and size > max_file_bytes
-    if not stat.S_ISREG(info.st_mode) or too_large or size != known.size_bytes:
+    size = found.index_size
+    if size is None:
+        try:
+            info = os.lstat(f"{root}/{found.path}")
+        except OSError:
+            return None  # read.py's _read_one says why
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        size = info.st_size
+    if (max_file_bytes is not None and size > max_file_bytes) or size != known.size_bytes:
         return None
     if known.skip is not None:
         return SkippedFile(found.path, known.skip, known.detail)

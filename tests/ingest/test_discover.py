@@ -272,3 +272,70 @@ def test_a_hooks_git_dir_does_not_redirect_discovery(make_repo, monkeypatch: pyt
     # git exports GIT_DIR to hooks; a pack of another folder run from a hook must not follow it.
     monkeypatch.setenv("GIT_DIR", str(hook_repo / ".git"))
     assert [f.path for f in discover_files(packed_repo).files] == ["packed_side.py"]
+
+
+def _settle(repo: Path) -> None:
+    """Date every file an hour back and let git refresh its index: no entry is racily clean, so the
+    index keeps every file's size (git records a racy entry's size as 0, and then compares content)."""
+    past = os.path.getmtime(repo / ".git" / "index") - 3600
+    for path in tracked_paths(repo):
+        os.utime(repo / path, (past, past), follow_symlinks=False)
+    run_git(repo, "update-index", "-q", "--refresh")
+
+
+def test_index_size_is_the_work_tree_size_of_clean_files_only(make_repo) -> None:
+    repo = make_repo({"same.py": "x = 1\n", "edited.py": "y = 1\n", "empty.txt": "", "link": "same.py"})
+    os.remove(repo / "link")
+    os.symlink("same.py", repo / "link")
+    run_git(repo, "add", "link")
+    run_git(repo, "commit", "-qm", "link")
+    _settle(repo)
+    (repo / "edited.py").write_text("y = 22\n")
+    found = {f.path: f for f in discover_files(repo).files}
+    assert found["same.py"].index_size == 6 and found["same.py"].blob_sha is not None
+    assert found["edited.py"].index_size is None and found["edited.py"].blob_sha is None
+    assert found["empty.txt"].index_size is None  # size 0 is git's mark of a racy entry: not trusted
+    assert found["link"].index_size is None  # a link's text is read, never measured
+
+
+@pytest.mark.parametrize("flag", ["--assume-unchanged", "--skip-worktree"])
+def test_index_size_is_not_trusted_where_git_does_not_compare(make_repo, tmp_path: Path, flag: str) -> None:
+    """git calls an assume-unchanged file clean whatever it holds, and never looks at a skip-worktree
+    one: the reader measures them, as it did before discovery knew sizes."""
+    repo = make_repo({"a.py": "a = 1\n", "b.py": "b = 1\n"})
+    _settle(repo)
+    cache = tmp_path / "cache"
+    from wholerepo.ingest.read_cache import ReadCache
+
+    read_files(discover_files(repo), ReadOptions(), cache=ReadCache(cache))  # the memo knows a.py's size
+    run_git(repo, "update-index", flag, "a.py")
+    if flag == "--skip-worktree":
+        os.remove(repo / "a.py")
+    else:
+        (repo / "a.py").write_text("a = 1 + 2\n")
+    found = {f.path: f for f in discover_files(repo).files}
+    assert found["a.py"].blob_sha is not None and found["a.py"].index_size is None
+    assert found["b.py"].index_size == 6
+    result = read_files(discover_files(repo), ReadOptions(), cache=ReadCache(cache))
+    if flag == "--skip-worktree":
+        assert {s.path: s.reason for s in result.skipped}["a.py"] is SkipReason.UNREADABLE
+    else:
+        assert {f.path: f.text for f in result.files}["a.py"] == "a = 1 + 2\n"
+
+
+def test_an_unexpected_stat_listing_falls_back_to_the_plain_one(make_repo) -> None:
+    from wholerepo.ingest.discover import _staged_records
+
+    repo = make_repo({"a.py": "a = 1\n", "dir/b c.py": "b = 1\n"})
+    records = _staged_records(repo, b"100644 0123 0\tpath\0  a format git never wrote\n")
+    assert [(r[3], r[5]) for r in records] == [(b"a.py", b"-"), (b"dir/b c.py", b"-")]
+
+
+def test_a_clean_file_made_through_its_slots_equals_one_made_by_init() -> None:
+    """discover._clean_file binds DiscoveredFile's slots by field order: a reordered field shows here."""
+    from wholerepo.ingest.discover import _clean_file
+    from wholerepo.ingest.types import DiscoveredFile
+
+    made = _clean_file("a b.py", "0" * 40, True, 12)
+    assert made == DiscoveredFile("a b.py", FileOrigin.TRACKED, "0" * 40, True, False, 12)
+    assert made.index_size == 12 and made.is_symlink and not made.is_submodule

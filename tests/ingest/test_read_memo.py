@@ -167,3 +167,17 @@ def test_a_warm_pack_after_an_edit_equals_a_cold_one(
     cold = pack_repository(PackOptions(path=repo, budget=20_000, keep_lock_files=True))
     assert warm.text == cold.text and "'edited'" in warm.text and "[[package]]" in warm.text
     assert {s.path: s.reason for s in warm.skipped}["app.py"] is SkipReason.IGNORED
+
+
+def test_a_lazy_file_made_through_its_slots_equals_one_made_by_init() -> None:
+    """types.lazy_source_file binds SourceFile's slots by field order: a reordered field shows here."""
+    from wholerepo.ingest.types import FileOrigin, SourceFile, lazy_source_file
+
+    class Loader:
+        def load_text(self, path: str) -> str:
+            return f"text of {path}\n"
+
+    lazy = lazy_source_file("a.py", Loader(), 13, "0" * 40, (14, 1), origin=FileOrigin.UNTRACKED, invalid_utf8=True)
+    assert (lazy.num_chars(), lazy.num_newlines()) == (14, 1)  # known without loading
+    eager = SourceFile("a.py", "text of a.py\n", 13, "0" * 40, FileOrigin.UNTRACKED, True, 0, None)
+    assert lazy == eager and lazy.text == "text of a.py\n"
