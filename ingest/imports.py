@@ -71,6 +71,7 @@ class _PathIndex:
             self._add(f)
         self.go_modules.sort(key=lambda m: -len(m[0]))
         self.crate_roots.sort(key=lambda r: -len(r))
+        self._crate_root_set = frozenset(self.crate_roots)
 
     def _add(self, f: SourceFile) -> None:
         path = f.path
@@ -115,18 +116,36 @@ class _PathIndex:
 
     def resolve(self, path: str, language: Language, specs: Iterable[str]) -> Iterable[str]:
         if language is Language.RUST:
-            root = next((r for r in self.crate_roots if path.startswith(r + "/")), None)
-            module = self._rust_module_path(root, path) if root is not None else []
-            for spec in set(specs):
-                if spec.startswith(("self::", "super::", "mod:")):
-                    yield from self._rust(path, root, module, spec)
-                    continue
-                key = (root or "", spec)  # crate:: and other-crate paths repeat across a crate's files
-                found = self._rust_spec_memo.get(key)
-                if found is None:
-                    found = self._rust_spec_memo[key] = tuple(self._rust(path, root, module, spec))
-                yield from found
-            return
+            return self._resolve_rust(path, specs)
+        return self._resolve_other(path, language, specs)
+
+    def _crate_root(self, path: str) -> str | None:
+        """The longest crate root that holds `path`: its deepest folder that is one (a set lookup per
+        folder instead of a startswith per crate: ruff has ~50 crates and ~2,000 .rs files)."""
+        folder = path.rpartition("/")[0]
+        while folder:
+            if folder in self._crate_root_set:
+                return folder
+            folder = folder.rpartition("/")[0]
+        return None
+
+    def _resolve_rust(self, path: str, specs: Iterable[str]) -> list[str]:
+        root = self._crate_root(path)
+        module = self._rust_module_path(root, path) if root is not None else []
+        memo = self._rust_spec_memo
+        found: list[str] = []
+        for spec in set(specs):
+            if spec.startswith(("self::", "super::", "mod:")):
+                found.extend(self._rust(path, root, module, spec))
+                continue
+            key = (root or "", spec)  # crate:: and other-crate paths repeat across a crate's files
+            hit = memo.get(key)
+            if hit is None:
+                hit = memo[key] = tuple(self._rust(path, root, module, spec))
+            found.extend(hit)
+        return found
+
+    def _resolve_other(self, path: str, language: Language, specs: Iterable[str]) -> Iterable[str]:
         resolver = {
             Language.PYTHON: self._python,
             Language.JAVASCRIPT: self._javascript,

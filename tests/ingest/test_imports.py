@@ -89,3 +89,20 @@ def test_java_and_c() -> None:
 
 def test_expand_rust_use_trees() -> None:
     assert expand_rust_use("a::{b, c::{d, e}, self}") == ["a::b", "a::c::d", "a::c::e", "a"]
+
+
+def test_rust_nested_crate_uses_its_own_root_and_line_start_rules() -> None:
+    """A crate inside another crate's folder resolves `crate::` against the deeper crate; `use` and `mod`
+    count only at a line's start (indented, or after `pub`/`pub(crate)`), not inside words or comments."""
+    graph = graph_of({
+        "Cargo.toml": '[package]\nname = "outer"\n',
+        "src/lib.rs": "pub mod a;\n",
+        "src/a.rs": "",
+        "src/inner/Cargo.toml": '[package]\nname = "inner"\n',
+        "src/inner/src/lib.rs": "pub(crate) use crate::b;\n// we reuse crate::c;\nfn f() {\n    use crate::d;\n}\n",
+        "src/inner/src/b.rs": "",
+        "src/inner/src/c.rs": "",
+        "src/inner/src/d.rs": "",
+    })  # fmt: skip
+    assert graph["src/lib.rs"] == {"src/a.rs"}
+    assert graph["src/inner/src/lib.rs"] == {"src/inner/src/b.rs", "src/inner/src/d.rs"}
