@@ -83,21 +83,12 @@ def _python(head: str) -> list[str]:
 
 
 def _rust(head: str) -> list[str]:
-    """`use` trees expanded, then `mod:` names; a match right after a newline (5 in 6 of ruff's) skips
-    the line-start check's slicing, and a tree without braces (2 in 3) skips expand_rust_use's call."""
+    """`use` trees expanded, then `mod:` names, of items that start their line (after an optional `pub`)."""
     out: list[str] = []
     for m in RUST_USE.finditer(head):
-        start = m.start()
-        if start == 0 or head[start - 1] == "\n" or _at_line_start(head, start, RUST_PUB):
-            tree = m.group(1)
-            if "{" in tree:
-                out.extend(expand_rust_use(tree))
-            else:
-                out.append("".join(tree.split()).removesuffix("::self"))
-    for m in RUST_MOD.finditer(head):
-        start = m.start()
-        if start == 0 or head[start - 1] == "\n" or _at_line_start(head, start, RUST_PUB):
-            out.append("mod:" + m.group(1))
+        if _at_line_start(head, m.start(), RUST_PUB):
+            out.extend(expand_rust_use(m.group(1)))
+    out.extend("mod:" + m.group(1) for m in RUST_MOD.finditer(head) if _at_line_start(head, m.start(), RUST_PUB))
     return out
 
 
@@ -107,6 +98,8 @@ def _names(group: str) -> list[str]:
 
 def _at_line_start(text: str, start: int, allow: tuple[str, ...] = ()) -> bool:
     """Only indentation (or one of `allow`, such as Rust's `pub`) precedes the keyword on its line."""
+    if start == 0 or text[start - 1] == "\n":  # most matches (5 in 6 of ruff's Rust ones): no slicing
+        return True
     line_start = text.rfind("\n", 0, start) + 1
     before = text[line_start:start].strip()
     return not before or before in allow
