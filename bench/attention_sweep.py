@@ -37,13 +37,17 @@ TINY = AttentionConfig(name="tiny", n_heads=64, index_topk=32, head_dim=128, rop
 def grid(busy: bool) -> list[AttnTuning]:
     """Shapes worth timing: at batch 1 one tile per split (latency: round 5 measured +2.4 µs per extra tile),
     busy launches splits sized to whole waves (Pro B=32: 64 query-head blocks, so 132 programs = 2-3 splits)."""
+    # ring > 0: the Gluon kernel (sparse_attention_hopper.py), its gathered tiles copied ring-1 tiles ahead
     if not busy:
-        return [AttnTuning(64, be, 8, 2, min_tiles=1, dv_split=dv) for be, dv in itertools.product((16, 32), (1, 2))]
+        return [*(AttnTuning(64, be, 8, 2, min_tiles=1, dv_split=dv) for be, dv in itertools.product((16, 32), (1, 2))),
+                *(AttnTuning(64, 32, 8, 2, min_tiles=mt, ring=2) for mt in (1, 2))]
     # (round 5: 4 warps + dv_split=2 lost everywhere; 264 programs lost to 132 at Pro B=32; here the split count
     # that leaves no partial wave, 2 splits = 128 programs, against 3 = 192 programs = 1.45 waves)
     return [*(AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=mt) for mt in (4, 9)),
             *(AttnTuning(64, 32, 8, 2, target_programs=132, min_tiles=mt) for mt in (8, 18)),
-            AttnTuning(64, 32, 8, 2, min_tiles=8)]
+            AttnTuning(64, 32, 8, 2, min_tiles=8),
+            AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=2, ring=2),
+            *(AttnTuning(64, 32, 8, 2, target_programs=132, min_tiles=4, ring=r) for r in (2, 3))]
 
 
 def sweep_case(bench: Bench, cfg: AttentionConfig, batch: int, full: bool, best: dict, context: int = CONTEXT) -> None:

@@ -19,6 +19,7 @@ import triton.language as tl
 from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
 
 from wholerepo.errors import UsageError
+from wholerepo.kernels import sparse_attention_hopper as hopper
 from wholerepo.kernels._launch import (
     check_dtype,
     check_last_contiguous,
@@ -28,6 +29,7 @@ from wholerepo.kernels._launch import (
     use_pdl,
 )
 from wholerepo.kernels.config import AttentionConfig
+from wholerepo.kernels.split_combine import combine_splits
 
 LOG2E = 1.4426950408889634
 NO_WRAP = 1 << 62  # prefill windows index kv by position, no ring
@@ -44,11 +46,13 @@ class AttnTuning:
     target_programs: int = 264  # 2 per SM on 132 SMs before splitting a query's entries further
     min_tiles: int = 4  # per split: each split writes a [block_h, D] fp32 partial, so keep splits long
     dv_split: int = 1  # programs per (head block, split), each accumulating D/dv_split output dims
+    ring: int = 0  # > 0: on Hopper with bf16 rows, the Gluon kernel with this many cp.async ring slots
 
 
 # Block shapes the H200 sweep (bench/kernels.py --sweep) picks among; the GPU tests check every one.
 # Only BLOCK_H=64 gets wgmma; at D=512 its [64, 512] fp32 accumulator spills 216 B/thread (bf16, ptxas),
-# dv_split=2 halves the accumulator (4 B spilled) at the cost of doing QK twice.
+# dv_split=2 halves the accumulator (4 B spilled) at the cost of doing QK twice. ring > 0 runs the Gluon kernel
+# (sparse_attention_hopper.py) where it can (Hopper, bf16 rows), else this file's kernel with the same split.
 GPU_CANDIDATES = (
     AttnTuning(64, 32, 8, 2, min_tiles=1),
     AttnTuning(64, 32, 8, 2, min_tiles=8),
@@ -57,23 +61,26 @@ GPU_CANDIDATES = (
     AttnTuning(64, 16, 8, 2, min_tiles=1, dv_split=2),
     AttnTuning(64, 32, 8, 2, min_tiles=4, dv_split=2),
     AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=4),
-    AttnTuning(64, 32, 8, 2, target_programs=132, min_tiles=8),
+    AttnTuning(64, 32, 8, 2, target_programs=132, min_tiles=4),
+    AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=2, ring=2),
+    AttnTuning(64, 32, 8, 2, target_programs=132, min_tiles=4, ring=3),
+    AttnTuning(64, 32, 8, 2, min_tiles=2, ring=2),
 )
 BUSY_HEAD_ROWS = 32 * 64  # query-heads in a launch from which long splits pay (batch 32 x 64 heads)
 
 
 def default_tuning(fp8: bool, rows: int, heads: int) -> AttnTuning:
-    """Per regime, from the H200 sweeps of 2026-11-29 (kernels/README.md, rounds 4 and 5):
-    one head block in all (Flash B=1): dv_split=2 (bf16 15.6 vs 16.4 µs, fp8 18.5 vs 19.9 µs, c4a 1M);
-    busy (≥ BUSY_HEAD_ROWS): splits filling one wave of one program per SM, 64-entry tiles for bf16 rows
-    (Pro B=32 1M: 87.8 µs vs 136.2 for round 4's 8 tiles of 32 in 1.45 waves), 32-entry tiles for fp8 rows
-    (64-entry tiles dequantize slower: Pro B=32 169.0 vs 214.1 µs);
-    otherwise one tile per split, full-width accumulator (dv_split=2 lost at Pro B=1: 23.5 vs 19.1 µs)."""
+    """Per regime, from the H200 sweeps of 2026-11-29 (kernels/README.md, rounds 4-6):
+    busy (>= BUSY_HEAD_ROWS): bf16 rows take the Gluon ring kernel, 64-entry tiles, splits filling one wave
+    (Pro B=32 1M: 47.5 µs vs 82.1 for this file's kernel; Flash B=32 29.4 vs 46.8); fp8 rows 32-entry tiles in
+    4 splits at Flash B=32 (58.7 vs 72.0 µs at 3), 2 at Pro B=32 (163 µs);
+    one head block in all (Flash B=1): dv_split=2 (bf16 15.5 µs, the ring kernel 15.3: within noise);
+    otherwise (Pro B=1) bf16 the ring kernel with two tiles per split (16.7 vs 19.0 µs), fp8 one tile per split."""
     if rows * heads >= BUSY_HEAD_ROWS:
-        return GPU_CANDIDATES[7] if fp8 else GPU_CANDIDATES[6]
+        return GPU_CANDIDATES[7] if fp8 else GPU_CANDIDATES[8]
     if rows * heads <= GPU_CANDIDATES[0].block_h:
         return GPU_CANDIDATES[4] if fp8 else GPU_CANDIDATES[3]
-    return GPU_CANDIDATES[0]
+    return GPU_CANDIDATES[0] if fp8 else GPU_CANDIDATES[10]
 
 
 ACC_BYTES = 1 << 30  # prefill: launch rows in chunks so the fp32 split partials stay under 1 GiB
@@ -273,7 +280,9 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
         out = torch.empty_like(q)
     elif out.shape != q.shape or out.dtype != q.dtype or not out.is_contiguous():
         raise UsageError("out must be a contiguous tensor shaped and typed like q")
-    pdl = use_pdl(q)
+    ring = t.ring if t.ring and t.dv_split == 1 and hopper.supported(
+        q, (win, comp), heads, block_h, dim, window, win_mod, NO_WRAP, t.block_e) else 0
+    pdl = use_pdl(q) and not ring
     step = max(1, ACC_BYTES // (heads * splits * dim * 4))
     for lo in range(0, rows, step):
         hi = min(lo + step, rows)
@@ -282,21 +291,22 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
         ml = torch.empty(n, heads, splits, 2, device=q.device, dtype=torch.float32)
         wbase = wargs if shared else (win[lo:hi], *_cache_args(win[lo:hi], cfg, False)[1:])
         cbase = cargs if shared else (comp[lo:hi], *_cache_args(comp[lo:hi], cfg, False)[1:])
-        _sparse_attn_kernel[(n * per_row, splits)](
-            q[lo:hi], wbase[0], wbase[1], cbase[0], cbase[1], indices[lo:hi], positions[lo:hi], acc, ml,
-            heads, indices.shape[1], split_len, win_mod, cfg.softmax_scale * LOG2E,
-            q.stride(0), q.stride(1), wargs[2], wargs[3], cargs[2], cargs[3], indices.stride(0),
-            acc.stride(0), acc.stride(1), acc.stride(2), ml.stride(0), ml.stride(1), ml.stride(2),
-            WIN=window, D=dim, BLOCK_H=block_h, BLOCK_E=t.block_e, FP8=wargs[4], NOPE=cfg.nope_dim,
-            ROPE=cfg.rope_dim, SB=cfg.scale_block, DOT_F32=interpreted(q), DV=dv, PDL=pdl,
-            num_warps=t.num_warps, num_stages=t.num_stages, **pdl_launch(pdl),
-        )
-        _combine_kernel[(n, heads)](
-            acc, ml, sink, positions[lo:hi], inv_freq, out[lo:hi], splits,
-            acc.stride(0), acc.stride(1), acc.stride(2), ml.stride(0), ml.stride(1), ml.stride(2),
-            out.stride(0), out.stride(1), D=dim, NOPE=cfg.nope_dim, SC=min(COMBINE_SPLITS, triton.next_power_of_2(splits)),
-            PDL=pdl, num_warps=4, **pdl_launch(pdl),
-        )
+        strides = (q.stride(0), q.stride(1), wargs[2], wargs[3], cargs[2], cargs[3], indices.stride(0),
+                   acc.stride(0), acc.stride(1), acc.stride(2), ml.stride(0), ml.stride(1), ml.stride(2))
+        if ring:
+            hopper.launch((n * per_row, splits), (
+                q[lo:hi], wbase[0], cbase[0], indices[lo:hi], positions[lo:hi], acc, ml,
+                heads, indices.shape[1], split_len, win_mod, cfg.softmax_scale * LOG2E, *strides,
+            ), window=window, wrap=win_mod != NO_WRAP, dim=dim, block_e=t.block_e, num_buf=ring)
+        else:
+            _sparse_attn_kernel[(n * per_row, splits)](
+                q[lo:hi], wbase[0], wbase[1], cbase[0], cbase[1], indices[lo:hi], positions[lo:hi], acc, ml,
+                heads, indices.shape[1], split_len, win_mod, cfg.softmax_scale * LOG2E, *strides,
+                WIN=window, D=dim, BLOCK_H=block_h, BLOCK_E=t.block_e, FP8=wargs[4], NOPE=cfg.nope_dim,
+                ROPE=cfg.rope_dim, SB=cfg.scale_block, DOT_F32=interpreted(q), DV=dv, PDL=pdl,
+                num_warps=t.num_warps, num_stages=t.num_stages, **pdl_launch(pdl),
+            )
+        combine_splits(acc, ml, sink, positions[lo:hi], inv_freq, out[lo:hi], nope=cfg.nope_dim, pdl=pdl)
     return out
 
 

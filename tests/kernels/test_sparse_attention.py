@@ -7,6 +7,7 @@ import torch
 
 from wholerepo.kernels import reference as ref
 from wholerepo.kernels import sparse_attention as kern
+from wholerepo.kernels import sparse_attention_hopper as hopper
 from wholerepo.kernels.config import AttentionConfig
 from wholerepo.kernels.inputs import c128a_indices, make_decode_inputs
 
@@ -98,3 +99,57 @@ def test_decode_real_shapes(name, ratio, batch, context, fp8, assert_rel_close):
     if (name, ratio, batch) == ("pro", 4, 4):  # every shape the bench may make a default must be right
         for tuning in kern.GPU_CANDIDATES:
             assert_rel_close(kern.sparse_attention(*args, tuning=tuning), want, TOL[torch.bfloat16])
+
+
+RING = [t for t in kern.GPU_CANDIDATES if t.ring]
+
+
+def test_ring_request_where_the_gluon_kernel_cannot_run_uses_the_triton_kernel(tiny, device, small_dtype,
+                                                                               assert_rel_close):
+    """A ring tuning off Hopper (here the CPU interpreter, 16-head blocks) must still give the reference's
+    answer: the launch falls back to the Triton kernel with the same split."""
+    cfg = tiny()
+    inp = make_decode_inputs(cfg, 2, 300, device=device, dtype=small_dtype, seed=5, ragged=True)
+    idx = _indices(inp, cfg)
+    args = (inp.q, inp.window_kv, inp.comp_kv, idx, inp.positions, inp.sink, inp.inv_freq, cfg)
+    tuning = kern.AttnTuning(block_h=16, block_e=16, num_warps=4, target_programs=8, ring=2)
+    got = kern.sparse_attention(*args, tuning=tuning, out=torch.full_like(inp.q, float("nan")))
+    assert_rel_close(got, ref.sparse_attention(*args), TOL[small_dtype])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("tuning", RING, ids=str)
+@pytest.mark.parametrize(("name", "ratio", "batch", "context"),
+                         [("pro", 4, 4, 131072 + 300), ("flash", 4, 3, 1 << 20), ("flash", 128, 2, 70000),
+                          ("pro", 4, 3, 100)])  # 100: windows that start before position 0 and -1 indices
+def test_hopper_ring_kernel_matches_reference(tuning, name, ratio, batch, context, assert_rel_close):
+    cfg = AttentionConfig.from_name(name, ratio=ratio)
+    inp = make_decode_inputs(cfg, batch, context, device="cuda", seed=batch + context % 7, ragged=True)
+    idx = _indices(inp, cfg)
+    args = (inp.q, inp.window_kv, inp.comp_kv, idx, inp.positions, inp.sink, inp.inv_freq, cfg)
+    assert hopper.supported(inp.q, (inp.window_kv, inp.comp_kv), cfg.n_heads, tuning.block_h, cfg.head_dim,
+                            cfg.window, inp.window_kv.shape[1], kern.NO_WRAP, tuning.block_e), \
+        "this test must run the Gluon kernel, not the fallback"
+    got = kern.sparse_attention(*args, tuning=tuning, out=torch.full_like(inp.q, float("nan")))
+    assert_rel_close(got, ref.sparse_attention(*args), TOL[torch.bfloat16])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("tuning", RING, ids=str)
+def test_hopper_ring_kernel_prefill_matches_reference(tuning, assert_rel_close):
+    cfg = AttentionConfig.from_name("pro")
+    length, t = 20000, 96
+    kv = torch.randn(length, cfg.head_dim, device="cuda").to(torch.bfloat16)
+    comp = torch.randn(length // cfg.ratio, cfg.head_dim, device="cuda").to(torch.bfloat16)
+    positions = torch.randint(0, length, (t,), device="cuda")
+    positions[0] = 5  # a window that starts before position 0 and no compressed entry yet
+    keys = torch.randn(length // cfg.ratio, cfg.index_dim, device="cuda").to(torch.bfloat16)
+    iq = torch.randn(t, cfg.index_heads, cfg.index_dim, device="cuda").to(torch.bfloat16)
+    idx = ref.index_topk_prefill(iq, torch.randn(t, cfg.index_heads, device="cuda"), keys, positions,
+                                 cfg.index_topk, cfg.ratio)
+    q = torch.randn(t, cfg.n_heads, cfg.head_dim, device="cuda").to(torch.bfloat16)
+    sink, freq = torch.randn(cfg.n_heads, device="cuda"), ref.rope_inv_freq(cfg).to("cuda")
+    want = ref.sparse_attention_prefill(q, kv, comp, idx, positions, sink, freq, cfg)
+    got = kern.sparse_attention_prefill(q, kv, comp, idx, positions, sink, freq, cfg, tuning=tuning,
+                                        out=torch.full_like(q, float("nan")))
+    assert_rel_close(got, want, TOL[torch.bfloat16])

@@ -1,0 +1,203 @@
+"""Sparse MQA attention for Hopper in Gluon: gathered entry tiles stream into a shared-memory ring by cp.async.
+
+Why a second kernel: the Triton one (sparse_attention.py) moves every gathered tile global -> registers ->
+shared and never overlaps that with its dots (ncu, round 5: one program per SM, IPC 0.93, 77% of cycles with
+no eligible warp), and Triton's pipeliner, when it did use cp.async, issued the next tile's copy only after
+this tile's QK and softmax. Gluon lets the schedule be written down: the copy of tile t+NUM_BUF-1 is issued
+before tile t's dots, so NUM_BUF-1 tiles are in flight while the tensor cores work.
+
+Same inputs and the same fp32 split partials as `_sparse_attn_kernel`, so its combine launch finishes the job
+(sink, split merge, inverse RoPE). Scope: bf16 cache rows, 64 heads per program (wgmma's M), D = 512, 8 warps:
+S = Q·Kᵀ is split by entry columns and the [64, 512] fp32 accumulator by output columns across the two
+warpgroups (128 registers each), Q stays in shared memory for the whole program.
+"""
+
+from __future__ import annotations
+
+import torch
+from triton.experimental import gluon
+from triton.experimental.gluon import language as gl
+from triton.experimental.gluon.language.nvidia.ampere import async_copy
+from triton.experimental.gluon.language.nvidia.hopper import (
+    fence_async_shared,
+    warpgroup_mma,
+    warpgroup_mma_wait,
+)
+
+# Triton 3.6 (the H200 image) and 3.9 (pinned here) name two builtins differently
+_async_load = getattr(async_copy, "async_load", None) or async_copy.async_copy_global_to_shared
+_cta_barrier = getattr(gl, "thread_barrier", None) or gl.barrier  # likewise thread_barrier -> barrier
+
+BLOCK_H = 64  # wgmma's M: one warpgroup row block of heads
+NUM_WARPS = 8  # two warpgroups, each owning half of S's entry columns and half of the output dims
+
+
+@gluon.jit
+def _entry_live(e0, hi, pos, ind_b, WIN: gl.constexpr, BLOCK_E: gl.constexpr, layout: gl.constexpr):
+    """(is_window, index, live) of entries e0..e0+BLOCK_E-1: the first WIN are the window by position,
+    the rest the selected compressed entries (index -1 = none)."""
+    offs_e = e0 + gl.arange(0, BLOCK_E, layout=layout)
+    is_win = offs_e < WIN
+    idx = gl.load(ind_b + (offs_e - WIN), mask=(offs_e < hi) & (offs_e >= WIN), other=-1)
+    live = gl.where(is_win, (pos - WIN + 1 + offs_e >= 0) & (offs_e < hi), idx >= 0)
+    return is_win, idx, live
+
+
+@gluon.jit
+def _entry_rows(e0, hi, pos, ind_b, WIN: gl.constexpr, WRAP: gl.constexpr, BLOCK_E: gl.constexpr,
+                layout: gl.constexpr):
+    """(is_window, cache row, live) of the entries; window rows are slot p % WIN of a ring (WRAP: decode,
+    WIN a power of two, so no 64-bit division) or position p of the sequence's kv (prefill)."""
+    is_win, idx, live = _entry_live(e0, hi, pos, ind_b, WIN, BLOCK_E, layout)
+    p = gl.maximum(pos - WIN + 1 + e0 + gl.arange(0, BLOCK_E, layout=layout), 0)
+    if WRAP:
+        p = p % WIN
+    row = gl.where(live, gl.where(is_win, p, idx.to(gl.int64)), 0)
+    return is_win, row, live
+
+
+@gluon.jit
+def _issue_tile(ring, slot, win_b, comp_b, is_win, row, valid, stride_wr, stride_cr, D: gl.constexpr,
+                layout: gl.constexpr):
+    """Start the copy of one tile's rows (from `_entry_rows`) into ring slot `slot`; masked entries are
+    zero-filled (cp.async with src-size 0), so the PV product never meets stale or uninitialised bits."""
+    base = gl.where(is_win, win_b + row * stride_wr, comp_b + row * stride_cr)
+    offs_d = gl.arange(0, D, layout=gl.SliceLayout(0, layout))
+    ptrs = base[:, None] + offs_d[None, :]
+    ptrs = gl.max_contiguous(gl.multiple_of(ptrs, [1, 16]), [1, 8])  # rows 16 B aligned (`supported` checks)
+    _async_load(ring.index(slot), ptrs, mask=valid[:, None])
+
+
+@gluon.jit
+def _refill(ring, slot, win_b, comp_b, nxt_win, nxt_row, nxt_valid, e_next, hi, pos, ind_b, stride_wr, stride_cr,
+            WIN: gl.constexpr, WRAP: gl.constexpr, D: gl.constexpr, BLOCK_E: gl.constexpr,
+            copy_layout: gl.constexpr):
+    """Copy the prepared tile into `slot` once every warp is done with it, then load the rows of the tile
+    after it (one iteration ahead: that index load is an L2/HBM round trip)."""
+    _cta_barrier()
+    _issue_tile(ring, slot, win_b, comp_b, nxt_win, nxt_row, nxt_valid, stride_wr, stride_cr, D, copy_layout)
+    async_copy.commit_group()
+    return _entry_rows(e_next, hi, pos, ind_b, WIN, WRAP, BLOCK_E, gl.SliceLayout(1, copy_layout))
+
+
+@gluon.jit
+def _wait_tile(pending: gl.constexpr):
+    """Wait until at most `pending` copy groups are in flight, then make every thread's copies visible to
+    wgmma (async proxy) and to every warp."""
+    async_copy.wait_group(pending)
+    fence_async_shared()
+    _cta_barrier()
+
+
+@gluon.jit
+def _online_softmax(s, live, m_i, l_i, scale_log2, o_layout: gl.constexpr, p_layout: gl.constexpr):
+    """Base-2 online softmax of one tile: P as the PV product's register operand, the running max and
+    denominator, and the factor that rescales the accumulator to the new max (applied by the caller: ptxas
+    serializes every wgmma if the accumulator is written while any wgmma is in flight)."""
+    s = gl.where(live[None, :], s * scale_log2, float("-inf"))
+    m_new = gl.maximum(m_i, gl.max(s, axis=1))
+    m_safe = gl.where(m_new == float("-inf"), 0.0, m_new)  # all masked so far: keep exp2 finite
+    alpha = gl.exp2(m_i - m_safe)
+    p = gl.exp2(s - m_safe[:, None])
+    l_i = l_i * alpha + gl.sum(p, axis=1)
+    p16 = gl.convert_layout(p.to(gl.bfloat16), p_layout)
+    return p16, m_new, l_i, gl.convert_layout(alpha, gl.SliceLayout(1, o_layout))[:, None]
+
+
+@gluon.jit
+def _sparse_attn_async_kernel(
+    q_ptr, win_ptr, comp_ptr, ind_ptr, pos_ptr, acc_ptr, ml_ptr,
+    H, K, split_len, win_mod, scale_log2,
+    stride_qb, stride_qh, stride_wb, stride_wr, stride_cb, stride_cr, stride_ib,
+    stride_ab, stride_ah, stride_as, stride_mb, stride_mh, stride_ms,
+    WIN: gl.constexpr, WRAP: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr,
+    NUM_BUF: gl.constexpr,
+):
+    """One program: BLOCK_H heads of one query over one split of its entries; writes the split's unnormalised
+    [BLOCK_H, D] accumulator and (running max, denominator) in base 2, like `_sparse_attn_kernel`.
+    Each tile's QK, softmax and PV run in turn while the next NUM_BUF-1 tiles copy. (Issuing tile t+1's QK
+    before tile t's softmax, FA3's intra-warpgroup overlap, needs a third 64 KB slot that does not fit beside
+    Q; at 32-entry tiles it measured no faster: round 6, call 4.)
+    `win_mod` is unused (kept so both kernels take one argument list): WRAP says whether it equals WIN."""
+    s_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 2],
+                                                       instr_shape=[16, BLOCK_E // 2, 16])
+    o_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 2],
+                                                       instr_shape=[16, D // 2, 16])
+    p_layout: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_layout, k_width=2)
+    # 16 B per thread, a warp covers 4 rows x 64 dims: each thread's copies come from few rows, so few
+    # row addresses to compute (8 rows per thread with whole-row warps cost ~200 instructions a tile)
+    copy_layout: gl.constexpr = gl.BlockedLayout([1, 8], [4, 8], [8, 1], [1, 0])
+    tile_layout: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=128, element_bitwidth=16, rank=2)
+    live_layout: gl.constexpr = gl.SliceLayout(0, s_layout)
+
+    n_hb = H // BLOCK_H
+    pid = gl.program_id(0)
+    b = (pid // n_hb).to(gl.int64)  # b·stride passes 2^31 at batch 32 x 262,144 entries
+    h0 = (pid % n_hb) * BLOCK_H
+    split = gl.program_id(1)
+    pos = gl.load(pos_ptr + b)
+    win_b = win_ptr + b * stride_wb
+    comp_b = comp_ptr + b * stride_cb
+    ind_b = ind_ptr + b * stride_ib
+    lo = split * split_len
+    hi = gl.minimum(lo + split_len, WIN + K)
+    n_tiles = gl.cdiv(hi - lo, BLOCK_E)
+
+    ring = gl.allocate_shared_memory(gl.bfloat16, [NUM_BUF, BLOCK_E, D], tile_layout)
+    rows_layout: gl.constexpr = gl.SliceLayout(1, copy_layout)
+    for i in gl.static_range(NUM_BUF - 1):
+        is_win, row, valid = _entry_rows(lo + i * BLOCK_E, hi, pos, ind_b, WIN, WRAP, BLOCK_E, rows_layout)
+        _issue_tile(ring, i, win_b, comp_b, is_win, row, valid, stride_wr, stride_cr, D, copy_layout)
+        async_copy.commit_group()
+    nxt_win, nxt_row, nxt_valid = _entry_rows(lo + (NUM_BUF - 1) * BLOCK_E, hi, pos, ind_b, WIN, WRAP, BLOCK_E,
+                                              rows_layout)
+
+    offs_qh = h0 + gl.arange(0, BLOCK_H, layout=gl.SliceLayout(1, copy_layout))
+    offs_qd = gl.arange(0, D, layout=gl.SliceLayout(0, copy_layout))
+    q = gl.load(q_ptr + b * stride_qb + offs_qh[:, None] * stride_qh + offs_qd[None, :])
+    q_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_H, D], tile_layout, q)
+
+    m_i = gl.full([BLOCK_H], float("-inf"), gl.float32, layout=gl.SliceLayout(1, s_layout))
+    l_i = gl.zeros([BLOCK_H], gl.float32, layout=gl.SliceLayout(1, s_layout))
+    acc = gl.zeros([BLOCK_H, D], gl.float32, layout=o_layout)
+    s_init = gl.zeros([BLOCK_H, BLOCK_E], gl.float32, layout=s_layout)
+    for t in range(n_tiles):
+        _, _, live = _entry_live(lo + t * BLOCK_E, hi, pos, ind_b, WIN, BLOCK_E, live_layout)  # ahead of its use
+        nxt_win, nxt_row, nxt_valid = _refill(
+            ring, (t + NUM_BUF - 1) % NUM_BUF, win_b, comp_b, nxt_win, nxt_row, nxt_valid,
+            lo + (t + NUM_BUF) * BLOCK_E, hi, pos, ind_b, stride_wr, stride_cr, WIN, WRAP, D, BLOCK_E, copy_layout)
+        _wait_tile(NUM_BUF - 1)  # tile t
+        kv = ring.index(t % NUM_BUF)
+        s = warpgroup_mma(q_smem, kv.permute((1, 0)), s_init, use_acc=False, is_async=True)
+        s = warpgroup_mma_wait(num_outstanding=0, deps=(s,))
+        p16, m_i, l_i, alpha = _online_softmax(s, live, m_i, l_i, scale_log2, o_layout, p_layout)
+        acc = warpgroup_mma(p16, kv, acc * alpha, is_async=True)
+        acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
+    async_copy.wait_group(0)  # the zero-filled copies issued past the last tile
+
+    offs_h = h0 + gl.arange(0, BLOCK_H, layout=gl.SliceLayout(1, o_layout))
+    offs_v = gl.arange(0, D, layout=gl.SliceLayout(0, o_layout))
+    gl.store(acc_ptr + b * stride_ab + offs_h[:, None] * stride_ah + split * stride_as + offs_v[None, :], acc)
+    offs_m = h0 + gl.arange(0, BLOCK_H, layout=gl.SliceLayout(1, s_layout))
+    ml = ml_ptr + b * stride_mb + offs_m * stride_mh + split * stride_ms
+    gl.store(ml, m_i)
+    gl.store(ml + 1, l_i)
+
+
+def supported(q: torch.Tensor, caches: tuple[torch.Tensor, ...], heads: int, block_h: int, dim: int, window: int,
+              win_mod: int, no_wrap: int, block_e: int) -> bool:
+    """Whether this kernel can run the launch: a Hopper GPU, bf16 q and rows (16-byte aligned, as the copies
+    assume), 64-head blocks, D = 512, whole window tiles, a power-of-two window ring or none."""
+    aligned = all(c.dtype == torch.bfloat16 and c.stride(-2) % 8 == 0 and c.data_ptr() % 16 == 0 for c in caches)
+    ring_ok = win_mod == no_wrap or (win_mod == window and window & (window - 1) == 0)
+    return (q.is_cuda and q.dtype == torch.bfloat16 and aligned and ring_ok and block_h == BLOCK_H
+            and heads % BLOCK_H == 0 and dim == 512 and window % block_e == 0
+            and torch.cuda.get_device_capability(q.device)[0] == 9)
+
+
+def launch(grid: tuple[int, int], args: tuple, *, window: int, wrap: bool, dim: int, block_e: int,
+           num_buf: int) -> None:
+    """Launch over `grid` with `_sparse_attn_kernel`'s runtime arguments less its bf16 views."""
+    _sparse_attn_async_kernel[grid](*args, WIN=window, WRAP=wrap, D=dim, BLOCK_H=BLOCK_H, BLOCK_E=block_e,
+                                    NUM_BUF=num_buf, num_warps=NUM_WARPS)
+
