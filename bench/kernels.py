@@ -439,26 +439,6 @@ def probe_scores_launch(bench: Bench, cfg: AttentionConfig, batch: int, context:
         it.TMA_KEYS, it.SCORES_LAUNCH = default
 
 
-def probe_combine(bench: Bench) -> None:
-    """Sparse attention alone at batch 1 with the combine reading 8 or 32 splits at once (c4a, c128a)."""
-    from wholerepo.kernels import sparse_attention as sa
-
-    default = sa.COMBINE_SPLITS
-    try:
-        for name, ratio in (("flash", 4), ("pro", 4), ("flash", 128)):
-            cfg = AttentionConfig.from_name(name, ratio=ratio)
-            inp = make_decode_inputs(cfg, 1, 1 << 20, device=bench.device, seed=5)
-            idx = c128a_indices(inp, cfg) if ratio == 128 else index_topk(
-                inp.index_q, inp.index_w, inp.index_k, inp.positions, cfg.index_topk, cfg.ratio)
-            args = (inp.q, inp.window_kv, inp.comp_kv, idx, inp.positions, inp.sink, inp.inv_freq, cfg)
-            for sc in (8, 32):
-                sa.COMBINE_SPLITS = sc
-                bench.add("probe", f"sparse_attention c{ratio}a bf16, combine {sc} splits at once",
-                          f"{name} B=1 ctx=1M", "bf16", lambda a=args: sparse_attention(*a), 0.0, 0.0, "-")
-    finally:
-        sa.COMBINE_SPLITS = default
-
-
 def _overflowing_blocks(cand: torch.Tensor, t: int, k: int) -> str:
     """Per row, how many blocks held more of the pool's top k than their T candidates (θ > τ): min/max."""
     keys = (cand >> 32) & 0xFFFFFFFF
@@ -535,10 +515,6 @@ def main() -> None:
                     except Exception as exc:  # noqa: BLE001 - a broken probe must not cost the main table
                         log(f"{probe.__name__} B={batch} failed: {type(exc).__name__}: {str(exc)[:300]}")
                     torch.cuda.empty_cache()
-            try:
-                probe_combine(bench)
-            except Exception as exc:  # noqa: BLE001 - a broken probe must not cost the main table
-                log(f"probe_combine failed: {type(exc).__name__}: {str(exc)[:300]}")
             write_outputs(bench, opts.out, gpu, commit, stem="probe")
             bench.rows.clear()
         tunings: Tunings = {}

@@ -2,11 +2,12 @@
 
 One program takes BLOCK_H heads of one query and a split of its entries: every 512-d entry tile is read
 once for all BLOCK_H heads (MQA: K = V = the entry), QK and PV on the tensor cores, online softmax in
-base 2. A combine program per (query, head) merges the splits, adds exp(sink) to the denominator only
+base 2. The combine launch (split_combine.py) merges the splits, adds exp(sink) to the denominator only
 (once, after all splits: research §2.5) and applies the inverse RoPE at the query position.
 Caches are bf16 rows [.., D] or fp8 rows [.., 584] uint8 (448 e4m3 + 64 bf16 + 7 ue8m0 scales, §4.1),
 dequantized to bf16 in registers. Prefill is the same kernel: every query is a row whose window reads the
-sequence's kv by position, and the compressed cache is shared (batch stride 0).
+sequence's kv by position, and the compressed cache is shared (batch stride 0). On Hopper with bf16 rows,
+tunings with ring > 0 run sparse_attention_hopper.py's Gluon kernel instead (same partials, same combine).
 """
 
 from __future__ import annotations
@@ -84,7 +85,6 @@ def default_tuning(fp8: bool, rows: int, heads: int) -> AttnTuning:
 
 
 ACC_BYTES = 1 << 30  # prefill: launch rows in chunks so the fp32 split partials stay under 1 GiB
-COMBINE_SPLITS = 8  # splits the combine reads at once: 32 cost 5-33 µs at batch 1 on the H200 (round 4 probe)
 
 
 @triton.jit
@@ -196,50 +196,6 @@ def _sparse_attn_kernel(
     first = (tl.zeros([BLOCK_H], tl.int32) + part) == 0  # every part computed the same m and l
     tl.store(ml, m_i, mask=first)
     tl.store(ml + 1, l_i, mask=first)
-
-
-@triton.jit
-def _combine_kernel(
-    acc_ptr, ml_ptr, sink_ptr, pos_ptr, freq_ptr, out_ptr, n_splits,
-    stride_ab, stride_ah, stride_as, stride_mb, stride_mh, stride_ms, stride_ob, stride_oh,
-    D: tl.constexpr, NOPE: tl.constexpr, SC: tl.constexpr, PDL: tl.constexpr,
-):
-    """out = Σ_s 2^(m_s-M)·acc_s / (Σ_s 2^(m_s-M)·l_s + 2^(sink·log2e - M)), then RoPE(-pos) on pairs.
-
-    Splits are read SC at a time: holding all of them ([splits, D] fp32) spilled at c128a's 260 splits.
-    """
-    if PDL:
-        gdc_wait()
-    b = tl.program_id(0).to(tl.int64)
-    h = tl.program_id(1)
-    mls = ml_ptr + b * stride_mb + h * stride_mh
-    sink2 = tl.load(sink_ptr + h).to(tl.float32) * 1.4426950408889634
-    top = sink2
-    for s0 in range(0, n_splits, SC):
-        offs_s = s0 + tl.arange(0, SC)
-        top = tl.maximum(top, tl.max(tl.load(mls + offs_s * stride_ms, mask=offs_s < n_splits, other=float("-inf")), axis=0))
-    half = tl.arange(0, D // 2)
-    den = tl.exp2(sink2 - top)
-    even = tl.zeros([D // 2], tl.float32)
-    odd = tl.zeros([D // 2], tl.float32)
-    for s0 in range(0, n_splits, SC):
-        offs_s = s0 + tl.arange(0, SC)
-        live = offs_s < n_splits
-        m = tl.load(mls + offs_s * stride_ms, mask=live, other=float("-inf"))
-        w = tl.where(m == float("-inf"), 0.0, tl.exp2(m - top))
-        den += tl.sum(w * tl.load(mls + offs_s * stride_ms + 1, mask=live, other=0.0), axis=0)
-        a = acc_ptr + b * stride_ab + h * stride_ah + offs_s[:, None] * stride_as + 2 * half[None, :]
-        even += tl.sum(tl.load(a, mask=live[:, None], other=0.0) * w[:, None], axis=0)
-        odd += tl.sum(tl.load(a + 1, mask=live[:, None], other=0.0) * w[:, None], axis=0)
-    even = even / den
-    odd = odd / den
-    is_rope = half >= NOPE // 2
-    freq = tl.load(freq_ptr + (half - NOPE // 2), mask=is_rope, other=0.0)
-    angle = tl.load(pos_ptr + b).to(tl.float32) * freq
-    cos, sin = tl.cos(angle), tl.sin(angle)
-    o = out_ptr + b * stride_ob + h * stride_oh
-    tl.store(o + 2 * half, (even * cos + odd * sin).to(out_ptr.dtype.element_ty))
-    tl.store(o + 2 * half + 1, (odd * cos - even * sin).to(out_ptr.dtype.element_ty))
 
 
 def _cache_args(cache: torch.Tensor, cfg: AttentionConfig, shared: bool) -> tuple:

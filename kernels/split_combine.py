@@ -2,7 +2,8 @@
 
 out = Σ_s 2^(m_s-M)·acc_s / (Σ_s 2^(m_s-M)·l_s + 2^(sink·log2e - M)), M = max(m_s, sink·log2e), then the
 interleaved pairs (2i, 2i+1) rotated by -pos·freq (pairs below nope/2 have freq 0: unrotated), written in
-out's dtype. Same math as sparse_attention._combine_kernel, laid out for both decode regimes:
+out's dtype. (It replaced sparse_attention's one-program-per-(query, head) combine: round 6.) Laid out
+for both decode regimes:
 
 - busy launches (Pro B=32: 4096 query-heads, 2 splits) are instruction and L2-bandwidth bound, so one program
   takes HB heads of one query as one [HB, splits, D] tile of contiguous 2 KB rows (128-bit loads), the sum

@@ -1,6 +1,7 @@
-"""The split combine (kernels/split_combine.py) against a float64 torch formula and the sparse attention's own
-combine launch (_combine_kernel), on every path: one tile, chunks, several heads or a slice of dims per
-program, empty splits, a row with only the sink, heads past the last full block, bf16 and fp32 outputs."""
+"""The split combine (kernels/split_combine.py) against a float64 torch formula, on every path: one tile,
+chunks, several heads or a slice of dims per program, empty splits, a row with only the sink, heads past the
+last full block, bf16 and fp32 outputs. (It replaced sparse_attention's own combine launch, which it was also
+compared with until that was removed: round 6.)"""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ import math
 
 import pytest
 import torch
-import triton
 
 from wholerepo.errors import UsageError
-from wholerepo.kernels import sparse_attention as sa
+from wholerepo.kernels.sparse_attention import LOG2E
 from wholerepo.kernels.split_combine import CombineTuning, combine_splits, default_tuning
 
 TOL = {torch.float32: 1e-5, torch.bfloat16: 1e-2}
@@ -40,7 +40,7 @@ def torch_combine(acc, ml, sink, positions, inv_freq, nope: int) -> torch.Tensor
     """The combine in float64, written from its definition (angle = pos·freq rounded to fp32 as the kernels
     compute it, cos/sin then exact)."""
     m, l_ = ml[..., 0].double().cpu(), ml[..., 1].double().cpu()
-    sink2 = sink.double().cpu() * sa.LOG2E
+    sink2 = sink.double().cpu() * LOG2E
     top = torch.maximum(m.amax(-1), sink2[None, :])
     w = torch.exp2(m - top[..., None])
     den = (w * l_).sum(-1) + torch.exp2(sink2[None, :] - top)
@@ -52,19 +52,6 @@ def torch_combine(acc, ml, sink, positions, inv_freq, nope: int) -> torch.Tensor
     return o
 
 
-def old_combine(acc, ml, sink, positions, inv_freq, nope: int, dtype: torch.dtype) -> torch.Tensor:
-    """sparse_attention's combine launch, as _launch calls it."""
-    n, heads, splits, dim = acc.shape
-    out = torch.empty(n, heads, dim, device=acc.device, dtype=dtype)
-    sa._combine_kernel[(n, heads)](
-        acc, ml, sink, positions, inv_freq, out, splits,
-        acc.stride(0), acc.stride(1), acc.stride(2), ml.stride(0), ml.stride(1), ml.stride(2),
-        out.stride(0), out.stride(1), D=dim, NOPE=nope, SC=min(sa.COMBINE_SPLITS, triton.next_power_of_2(splits)),
-        PDL=False, num_warps=4,
-    )
-    return out
-
-
 def _run(acc, ml, sink, positions, inv_freq, nope, dtype, tuning=None) -> torch.Tensor:
     out = torch.full(acc.shape[:2] + acc.shape[3:], float("nan"), device=acc.device, dtype=dtype)
     combine_splits(acc, ml, sink, positions, inv_freq, out, nope=nope, tuning=tuning)
@@ -74,12 +61,11 @@ def _run(acc, ml, sink, positions, inv_freq, nope, dtype, tuning=None) -> torch.
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("splits", [1, 2, 20, 260])
-def test_matches_formula_and_old_combine(device, dtype, splits, assert_rel_close):
+def test_matches_formula(device, dtype, splits, assert_rel_close):
     n, heads, dim, nope = 2, 5, 128, 96
     args = (*_partials(n, heads, splits, dim, device, seed=splits), _inv_freq(dim - nope, device), nope)
     got = _run(*args, dtype)
     assert_rel_close(got, torch_combine(*args), TOL[dtype])
-    assert_rel_close(got, old_combine(*args, dtype), TOL[dtype])
 
 
 @pytest.mark.parametrize("tuning", [
