@@ -90,18 +90,18 @@ def _wait_tile(pending: gl.constexpr):
 
 
 @gluon.jit
-def _online_softmax(s, live, m_i, l_i, scale_log2, o_layout: gl.constexpr, p_layout: gl.constexpr):
-    """Base-2 online softmax of one tile: P as the PV product's register operand, the running max and
-    denominator, and the factor that rescales the accumulator to the new max (applied by the caller: ptxas
-    serializes every wgmma if the accumulator is written while any wgmma is in flight)."""
+def _online_softmax(s, live, m_i, l_rows, scale_log2, o_layout: gl.constexpr):
+    """Base-2 online softmax of one tile: P, the running max, the denominator's per-element partial sums
+    (summed over the entries once, after the loop: a row sum here crosses the two warpgroups through shared
+    memory and a barrier every tile), and the factor that rescales the accumulator to the new max (applied
+    by the caller: ptxas serializes every wgmma if the accumulator is written while any wgmma is in flight)."""
     s = gl.where(live[None, :], s * scale_log2, float("-inf"))
     m_new = gl.maximum(m_i, gl.max(s, axis=1))
     m_safe = gl.where(m_new == float("-inf"), 0.0, m_new)  # all masked so far: keep exp2 finite
     alpha = gl.exp2(m_i - m_safe)
     p = gl.exp2(s - m_safe[:, None])
-    l_i = l_i * alpha + gl.sum(p, axis=1)
-    p16 = gl.convert_layout(p.to(gl.bfloat16), p_layout)
-    return p16, m_new, l_i, gl.convert_layout(alpha, gl.SliceLayout(1, o_layout))[:, None]
+    l_rows = l_rows * alpha[:, None] + p
+    return p, m_new, l_rows, gl.convert_layout(alpha, gl.SliceLayout(1, o_layout))[:, None]
 
 
 @gluon.jit
@@ -123,7 +123,6 @@ def _sparse_attn_async_kernel(
                                                        instr_shape=[16, BLOCK_E // 2, 16])
     o_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 2],
                                                        instr_shape=[16, D // 2, 16])
-    p_layout: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_layout, k_width=2)
     # 16 B per thread, a warp covers 4 rows x 64 dims: each thread's copies come from few rows, so few
     # row addresses to compute (8 rows per thread with whole-row warps cost ~200 instructions a tile)
     copy_layout: gl.constexpr = gl.BlockedLayout([1, 8], [4, 8], [8, 1], [1, 0])
@@ -158,7 +157,12 @@ def _sparse_attn_async_kernel(
     q_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_H, D], tile_layout, q)
 
     m_i = gl.full([BLOCK_H], float("-inf"), gl.float32, layout=gl.SliceLayout(1, s_layout))
-    l_i = gl.zeros([BLOCK_H], gl.float32, layout=gl.SliceLayout(1, s_layout))
+    l_rows = gl.zeros([BLOCK_H, BLOCK_E], gl.float32, layout=s_layout)
+    # P goes to the PV product through shared memory, written in place by each warpgroup (one barrier); as a
+    # register operand each warpgroup needs the other's half, a layout change with three barriers a tile
+    p_layout: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=min(128, 2 * BLOCK_E), element_bitwidth=16,
+                                                  rank=2)
+    p_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_H, BLOCK_E], p_layout)
     acc = gl.zeros([BLOCK_H, D], gl.float32, layout=o_layout)
     s_init = gl.zeros([BLOCK_H, BLOCK_E], gl.float32, layout=s_layout)
     for t in range(n_tiles):
@@ -170,8 +174,11 @@ def _sparse_attn_async_kernel(
         kv = ring.index(t % NUM_BUF)
         s = warpgroup_mma(q_smem, kv.permute((1, 0)), s_init, use_acc=False, is_async=True)
         s = warpgroup_mma_wait(num_outstanding=0, deps=(s,))
-        p16, m_i, l_i, alpha = _online_softmax(s, live, m_i, l_i, scale_log2, o_layout, p_layout)
-        acc = warpgroup_mma(p16, kv, acc * alpha, is_async=True)
+        p, m_i, l_rows, alpha = _online_softmax(s, live, m_i, l_rows, scale_log2, o_layout)
+        p_smem.store(p.to(gl.bfloat16))
+        fence_async_shared()
+        _cta_barrier()
+        acc = warpgroup_mma(p_smem, kv, acc * alpha, is_async=True)
         acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
     async_copy.wait_group(0)  # the zero-filled copies issued past the last tile
 
@@ -181,7 +188,7 @@ def _sparse_attn_async_kernel(
     offs_m = h0 + gl.arange(0, BLOCK_H, layout=gl.SliceLayout(1, s_layout))
     ml = ml_ptr + b * stride_mb + offs_m * stride_mh + split * stride_ms
     gl.store(ml, m_i)
-    gl.store(ml + 1, l_i)
+    gl.store(ml + 1, gl.sum(l_rows, axis=1))
 
 
 def supported(q: torch.Tensor, caches: tuple[torch.Tensor, ...], heads: int, block_h: int, dim: int, window: int,
