@@ -6,8 +6,8 @@ no eligible warp), and Triton's pipeliner, when it did use cp.async, issued the 
 this tile's QK and softmax. Gluon lets the schedule be written down: the copy of tile t+NUM_BUF-1 is issued
 before tile t's dots, so NUM_BUF-1 tiles are in flight while the tensor cores work.
 
-Same inputs and the same fp32 split partials as `_sparse_attn_kernel`, so its combine launch finishes the job
-(sink, split merge, inverse RoPE). Scope: bf16 cache rows, 64 heads per program (wgmma's M), D = 512, 8 warps:
+Same inputs and the same fp32 split partials as `_sparse_attn_kernel`, so the same combine launch
+(split_combine.py) finishes the job (sink, split merge, inverse RoPE). Scope: bf16 cache rows, 64 heads per program (wgmma's M), D = 512, 8 warps:
 S = Q·Kᵀ is split by entry columns and the [64, 512] fp32 accumulator by output columns across the two
 warpgroups (128 registers each), Q stays in shared memory for the whole program.
 """
