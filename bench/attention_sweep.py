@@ -2,6 +2,7 @@
 decode with the fastest shape per (cache layout, busy launch): one device call.
 
 Usage (device machine): python3 bench/attention_sweep.py --out $OUT [--grid full|defaults] [--stem NAME]
+[--probe-stages] (the Gluon kernel with stages left out, time only)
 `--grid defaults` times only the library's default shape per case, so the same script measures an older
 checkout (PYTHONPATH pointing at it) beside the current one in one call. Writes NAME.md / NAME.csv.
 """
@@ -23,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kernels import Bench, Tunings, decode_case, log, rel_err, to_fp8, write_outputs  # noqa: E402
 from wholerepo.kernels import reference as ref  # noqa: E402
+from wholerepo.kernels import sparse_attention_hopper as hopper  # noqa: E402
 from wholerepo.kernels.config import AttentionConfig  # noqa: E402
 from wholerepo.kernels.index_topk import index_topk  # noqa: E402
 from wholerepo.kernels.inputs import make_decode_inputs  # noqa: E402
@@ -80,6 +82,27 @@ def sweep_case(bench: Bench, cfg: AttentionConfig, batch: int, full: bool, best:
     torch.cuda.empty_cache()
 
 
+PROBE_MASKS = {0: "all stages", 1: "no copies (ring refills)", 2: "no QK", 4: "no softmax", 8: "no PV",
+               6: "copies + PV only", 10: "copies + softmax only", 12: "copies + QK only",
+               14: "copies only", 15: "nothing (prologue, epilogue, combine)"}
+
+
+def probe_stages(bench: Bench, cfg: AttentionConfig, batch: int) -> None:
+    """The Gluon kernel at its default shape with stages left out (wrong output, time only): where a
+    tile's time goes, by differences (METHOD.md)."""
+    inp = make_decode_inputs(cfg, batch, CONTEXT, device=bench.device, seed=7 + batch)
+    idx = index_topk(inp.index_q, inp.index_w, inp.index_k, inp.positions, cfg.index_topk, cfg.ratio)
+    args = (inp.q, inp.window_kv, inp.comp_kv, idx, inp.positions, inp.sink, inp.inv_freq, cfg)
+    tuning = default_tuning(False, batch, cfg.n_heads)
+    try:
+        for mask, what in PROBE_MASKS.items():
+            hopper.PROBE_SKIP = mask
+            bench.add("probe", f"ring kernel, {what} (skip={mask})", f"{cfg.name} B={batch} ctx=1M", "bf16",
+                      lambda a=args: sparse_attention(*a, tuning=tuning), 0.0, 0.0, f"{tuning}")
+    finally:
+        hopper.PROBE_SKIP = 0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=Path("."))
@@ -89,6 +112,7 @@ def main() -> None:
     ap.add_argument("--cases", default=",".join(f"{n}:{b}" for n, b in CASES), help="model:batch, e.g. flash:1,pro:32")
     ap.add_argument("--pipeline", default="1,32", help="batches of the 1M Flash c4a decode timed after the sweep")
     ap.add_argument("--smoke", action="store_true", help="a tiny config on the CPU interpreter (code paths only)")
+    ap.add_argument("--probe-stages", action="store_true", help="only time the Gluon kernel with stages left out")
     opts = ap.parse_args()
     best: dict = {}
     if opts.smoke:
@@ -99,6 +123,12 @@ def main() -> None:
         return
     bench = Bench("cuda", graphs=True)
     bench.measure_ceilings()
+    if opts.probe_stages:
+        for case in opts.cases.split(","):
+            name, batch = case.split(":")
+            probe_stages(bench, AttentionConfig.from_name(name), int(batch))
+        write_outputs(bench, opts.out, torch.cuda.get_device_name(), opts.commit, stem=opts.stem)
+        return
     for case in opts.cases.split(","):
         name, batch = case.split(":")
         sweep_case(bench, AttentionConfig.from_name(name), int(batch), opts.grid == "full", best)

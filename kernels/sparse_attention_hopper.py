@@ -29,6 +29,10 @@ _async_load = getattr(async_copy, "async_load", None) or async_copy.async_copy_g
 _cta_barrier = getattr(gl, "thread_barrier", None) or gl.barrier  # likewise thread_barrier -> barrier
 
 BLOCK_H = 64  # wgmma's M: one warpgroup row block of heads
+# Stages a timing probe leaves out (bench/attention_sweep.py --probe-stages; the output is then wrong): bits
+# SKIP_COPY (loop refills), SKIP_QK, SKIP_SOFTMAX (P = S, no rescale), SKIP_PV. 0 in every real launch.
+SKIP_COPY, SKIP_QK, SKIP_SOFTMAX, SKIP_PV = gl.constexpr(1), gl.constexpr(2), gl.constexpr(4), gl.constexpr(8)
+PROBE_SKIP = 0
 NUM_WARPS = 8  # two warpgroups, each owning half of S's entry columns and half of the output dims
 
 
@@ -71,11 +75,12 @@ def _issue_tile(ring, slot, win_b, comp_b, is_win, row, valid, stride_wr, stride
 @gluon.jit
 def _refill(ring, slot, win_b, comp_b, nxt_win, nxt_row, nxt_valid, e_next, hi, pos, ind_b, stride_wr, stride_cr,
             WIN: gl.constexpr, WRAP: gl.constexpr, D: gl.constexpr, BLOCK_E: gl.constexpr,
-            copy_layout: gl.constexpr):
+            copy_layout: gl.constexpr, SKIP: gl.constexpr):
     """Copy the prepared tile into `slot` once every warp is done with it, then load the rows of the tile
     after it (one iteration ahead: that index load is an L2/HBM round trip)."""
     _cta_barrier()
-    _issue_tile(ring, slot, win_b, comp_b, nxt_win, nxt_row, nxt_valid, stride_wr, stride_cr, D, copy_layout)
+    if not SKIP & SKIP_COPY:
+        _issue_tile(ring, slot, win_b, comp_b, nxt_win, nxt_row, nxt_valid, stride_wr, stride_cr, D, copy_layout)
     async_copy.commit_group()
     return _entry_rows(e_next, hi, pos, ind_b, WIN, WRAP, BLOCK_E, gl.SliceLayout(1, copy_layout))
 
@@ -111,7 +116,7 @@ def _sparse_attn_async_kernel(
     stride_qb, stride_qh, stride_wb, stride_wr, stride_cb, stride_cr, stride_ib,
     stride_ab, stride_ah, stride_as, stride_mb, stride_mh, stride_ms,
     WIN: gl.constexpr, WRAP: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr,
-    NUM_BUF: gl.constexpr,
+    NUM_BUF: gl.constexpr, SKIP: gl.constexpr,
 ):
     """One program: BLOCK_H heads of one query over one split of its entries; writes the split's unnormalised
     [BLOCK_H, D] accumulator and (running max, denominator) in base 2, like `_sparse_attn_kernel`.
@@ -169,17 +174,26 @@ def _sparse_attn_async_kernel(
         _, _, live = _entry_live(lo + t * BLOCK_E, hi, pos, ind_b, WIN, BLOCK_E, live_layout)  # ahead of its use
         nxt_win, nxt_row, nxt_valid = _refill(
             ring, (t + NUM_BUF - 1) % NUM_BUF, win_b, comp_b, nxt_win, nxt_row, nxt_valid,
-            lo + (t + NUM_BUF) * BLOCK_E, hi, pos, ind_b, stride_wr, stride_cr, WIN, WRAP, D, BLOCK_E, copy_layout)
+            lo + (t + NUM_BUF) * BLOCK_E, hi, pos, ind_b, stride_wr, stride_cr, WIN, WRAP, D, BLOCK_E, copy_layout,
+            SKIP)
         _wait_tile(NUM_BUF - 1)  # tile t
         kv = ring.index(t % NUM_BUF)
-        s = warpgroup_mma(q_smem, kv.permute((1, 0)), s_init, use_acc=False, is_async=True)
-        s = warpgroup_mma_wait(num_outstanding=0, deps=(s,))
-        p, m_i, l_rows, alpha = _online_softmax(s, live, m_i, l_rows, scale_log2, o_layout)
+        if SKIP & SKIP_QK:
+            s = s_init + t
+        else:
+            s = warpgroup_mma(q_smem, kv.permute((1, 0)), s_init, use_acc=False, is_async=True)
+            s = warpgroup_mma_wait(num_outstanding=0, deps=(s,))
+        if SKIP & SKIP_SOFTMAX:
+            p = s
+        else:
+            p, m_i, l_rows, alpha = _online_softmax(s, live, m_i, l_rows, scale_log2, o_layout)
+            acc = acc * alpha
         p_smem.store(p.to(gl.bfloat16))
         fence_async_shared()
         _cta_barrier()
-        acc = warpgroup_mma(p_smem, kv, acc * alpha, is_async=True)
-        acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
+        if not SKIP & SKIP_PV:
+            acc = warpgroup_mma(p_smem, kv, acc, is_async=True)
+            acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
     async_copy.wait_group(0)  # the zero-filled copies issued past the last tile
 
     offs_h = h0 + gl.arange(0, BLOCK_H, layout=gl.SliceLayout(1, o_layout))
@@ -206,5 +220,5 @@ def launch(grid: tuple[int, int], args: tuple, *, window: int, wrap: bool, dim: 
            num_buf: int) -> None:
     """Launch over `grid` with `_sparse_attn_kernel`'s runtime arguments less its bf16 views."""
     _sparse_attn_async_kernel[grid](*args, WIN=window, WRAP=wrap, D=dim, BLOCK_H=BLOCK_H, BLOCK_E=block_e,
-                                    NUM_BUF=num_buf, num_warps=NUM_WARPS)
+                                    NUM_BUF=num_buf, SKIP=PROBE_SKIP, num_warps=NUM_WARPS)
 
