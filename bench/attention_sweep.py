@@ -28,7 +28,14 @@ from wholerepo.kernels import sparse_attention_hopper as hopper  # noqa: E402
 from wholerepo.kernels.config import AttentionConfig  # noqa: E402
 from wholerepo.kernels.index_topk import index_topk  # noqa: E402
 from wholerepo.kernels.inputs import make_decode_inputs  # noqa: E402
-from wholerepo.kernels.sparse_attention import BUSY_HEAD_ROWS, AttnTuning, default_tuning, sparse_attention  # noqa: E402
+from wholerepo.kernels.sparse_attention import (  # noqa: E402
+    BUSY_HEAD_ROWS,
+    AttnTuning,
+    default_tuning,
+    sparse_attention,
+    split_plan,
+)
+from wholerepo.kernels.split_combine import combine_splits  # noqa: E402
 
 CONTEXT = 1 << 20
 CASES = (("flash", 1), ("pro", 1), ("flash", 32), ("pro", 32))
@@ -87,20 +94,30 @@ PROBE_MASKS = {0: "all stages", 1: "no copies (ring refills)", 2: "no QK", 4: "n
                14: "copies only", 15: "nothing (prologue, epilogue, combine)"}
 
 
-def probe_stages(bench: Bench, cfg: AttentionConfig, batch: int) -> None:
+def probe_stages(bench: Bench, cfg: AttentionConfig, batch: int, context: int = CONTEXT) -> None:
     """The Gluon kernel at its default shape with stages left out (wrong output, time only): where a
     tile's time goes, by differences (METHOD.md)."""
-    inp = make_decode_inputs(cfg, batch, CONTEXT, device=bench.device, seed=7 + batch)
+    inp = make_decode_inputs(cfg, batch, context, device=bench.device, seed=7 + batch)
     idx = index_topk(inp.index_q, inp.index_w, inp.index_k, inp.positions, cfg.index_topk, cfg.ratio)
     args = (inp.q, inp.window_kv, inp.comp_kv, idx, inp.positions, inp.sink, inp.inv_freq, cfg)
     tuning = default_tuning(False, batch, cfg.n_heads)
+    shape = f"{cfg.name} B={batch} ctx={context >> 10}K"
     try:
         for mask, what in PROBE_MASKS.items():
             hopper.PROBE_SKIP = mask
-            bench.add("probe", f"ring kernel, {what} (skip={mask})", f"{cfg.name} B={batch} ctx=1M", "bf16",
+            bench.add("probe", f"ring kernel, {what} (skip={mask})", shape, "bf16",
                       lambda a=args: sparse_attention(*a, tuning=tuning), 0.0, 0.0, f"{tuning}")
     finally:
         hopper.PROBE_SKIP = 0
+    # the combine launch alone, on partials shaped as this launch writes them
+    splits, _ = split_plan(batch * cfg.n_heads // tuning.block_h, cfg.window + cfg.index_topk, tuning)
+    acc = torch.randn(batch, cfg.n_heads, splits, cfg.head_dim, device=bench.device)
+    ml = torch.stack([torch.randn(batch, cfg.n_heads, splits, device=bench.device),
+                      torch.rand(batch, cfg.n_heads, splits, device=bench.device) + 1], dim=-1)
+    out = torch.empty_like(inp.q)
+    bench.add("probe", f"combine alone ({splits} splits)", shape, "bf16",
+              lambda: combine_splits(acc, ml, inp.sink, inp.positions, inp.inv_freq, out, nope=cfg.nope_dim),
+              0.0, 0.0, "-")
 
 
 def main() -> None:

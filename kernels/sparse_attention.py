@@ -209,6 +209,16 @@ def _cache_args(cache: torch.Tensor, cfg: AttentionConfig, shared: bool) -> tupl
     return cache, view16, 0 if shared else cache.stride(0), cache.stride(-2), fp8
 
 
+def split_plan(programs_per_split: int, entries: int, t: AttnTuning) -> tuple[int, int]:
+    """(splits, entries per split) of a launch: as many splits as fill `target_programs` in whole waves
+    (a partial wave costs a full program time at one program per SM: Pro B=32 with 3 splits = 1.45 waves took
+    111-116 µs, 2 splits = 1 wave 87.8 µs, round 5), none shorter than `min_tiles` tiles."""
+    tiles = triton.cdiv(entries, t.block_e)
+    splits = max(1, min(triton.cdiv(tiles, t.min_tiles), t.target_programs // programs_per_split))
+    split_len = triton.cdiv(tiles, splits) * t.block_e
+    return triton.cdiv(entries, split_len), split_len
+
+
 def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, win_mod, shared, tuning, out):
     rows, heads, dim = q.shape
     check_dtype("q", q, (torch.bfloat16, torch.float32))
@@ -224,14 +234,8 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
     if heads % block_h or window % t.block_e or dim % t.dv_split or dv % cfg.rope_dim:
         raise UsageError(f"heads {heads} / window {window} / head_dim {dim} must be multiples of block_h "
                          f"{block_h} / block_e {t.block_e} / dv_split {t.dv_split} x rope_dim {cfg.rope_dim}")
-    entries = window + indices.shape[1]
-    tiles = triton.cdiv(entries, t.block_e)
     per_row = (heads // block_h) * t.dv_split
-    # whole waves: a partial one costs a full program time at one program per SM (Pro B=32: 3 splits = 1.45
-    # waves took 111-116 µs, 2 splits = 1 wave 87.8 µs, round 5)
-    splits = max(1, min(triton.cdiv(tiles, t.min_tiles), t.target_programs // (rows * per_row)))
-    split_len = triton.cdiv(tiles, splits) * t.block_e
-    splits = triton.cdiv(entries, split_len)
+    splits, split_len = split_plan(rows * per_row, window + indices.shape[1], t)
     if out is None:
         out = torch.empty_like(q)
     elif out.shape != q.shape or out.dtype != q.dtype or not out.is_contiguous():
