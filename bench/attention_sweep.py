@@ -2,7 +2,8 @@
 decode with the fastest shape per (cache layout, busy launch): one device call.
 
 Usage (device machine): python3 bench/attention_sweep.py --out $OUT [--grid full|defaults] [--stem NAME]
-[--probe-stages] (the Gluon kernel with stages left out, time only)
+[--probe-stages [--probe-tunings "F;F"]] (the Gluon kernel with stages left out, time only)
+`--grid gluon` times only the Gluon kernel's shapes (bf16 rows, plain and warp-specialized).
 `--grid defaults` times only the library's default shape per case, so the same script measures an older
 checkout (PYTHONPATH pointing at it) beside the current one in one call. Writes NAME.md / NAME.csv.
 """
@@ -43,15 +44,20 @@ TINY = AttentionConfig(name="tiny", n_heads=64, index_topk=32, head_dim=128, rop
                        window=64)  # --smoke: the code paths on the CPU interpreter
 
 
-def grid(busy: bool) -> list[AttnTuning]:
+def grid(busy: bool, gluon_only: bool = False) -> list[AttnTuning]:
     """Shapes worth timing: at batch 1 one tile per split (latency: round 5 measured +2.4 µs per extra tile),
     busy launches splits sized to whole waves (Pro B=32: 64 query-head blocks, so 132 programs = 2-3 splits)."""
     # ring > 0: the Gluon kernel (sparse_attention_hopper.py), its gathered tiles copied ring-1 tiles ahead
+    if not busy and gluon_only:
+        return [AttnTuning(64, 32, 8, 2, min_tiles=mt, ring=2, ws=ws) for mt, ws in itertools.product((1, 2), (False, True))]
     if not busy:
         return [*(AttnTuning(64, be, 8, 2, min_tiles=1, dv_split=dv) for be, dv in itertools.product((16, 32), (1, 2))),
                 *(AttnTuning(64, 32, 8, 2, min_tiles=mt, ring=2) for mt in (1, 2))]
     # (round 5: 4 warps + dv_split=2 lost everywhere; 264 programs lost to 132 at Pro B=32; here the split count
     # that leaves no partial wave, 2 splits = 128 programs, against 3 = 192 programs = 1.45 waves)
+    if gluon_only:  # the Gluon kernel's shapes alone, bf16 rows (its only layout)
+        return [AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=2, ring=2, ws=ws) for ws in (False, True)] + [
+            AttnTuning(64, 32, 8, 2, target_programs=132, min_tiles=4, ring=r, ws=True) for r in (2, 3, 4)]
     return [*(AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=mt) for mt in (4, 9)),
             *(AttnTuning(64, 32, 8, 2, target_programs=132, min_tiles=mt) for mt in (8, 18)),
             AttnTuning(64, 32, 8, 2, min_tiles=8),
@@ -59,7 +65,8 @@ def grid(busy: bool) -> list[AttnTuning]:
             *(AttnTuning(64, 32, 8, 2, target_programs=132, min_tiles=4, ring=r) for r in (2, 3))]
 
 
-def sweep_case(bench: Bench, cfg: AttentionConfig, batch: int, full: bool, best: dict, context: int = CONTEXT) -> None:
+def sweep_case(bench: Bench, cfg: AttentionConfig, batch: int, full: bool, best: dict, context: int = CONTEXT,
+               gluon_only: bool = False) -> None:
     inp = make_decode_inputs(cfg, batch, context, device=bench.device, seed=7 + batch)
     idx = index_topk(inp.index_q, inp.index_w, inp.index_k, inp.positions, cfg.index_topk, cfg.ratio)
     busy = batch * cfg.n_heads >= BUSY_HEAD_ROWS
@@ -67,14 +74,14 @@ def sweep_case(bench: Bench, cfg: AttentionConfig, batch: int, full: bool, best:
     entries = cfg.window + cfg.index_topk
     flops = batch * 4.0 * cfg.n_heads * cfg.head_dim * entries
     sub = slice(0, min(batch, 2))
-    for fp8 in (False, True):
+    for fp8 in (False,) if gluon_only else (False, True):
         win, comp = (to_fp8(inp.window_kv, cfg), to_fp8(inp.comp_kv, cfg)) if fp8 else (inp.window_kv, inp.comp_kv)
         args = (inp.q, win, comp, idx, inp.positions, inp.sink, inp.inv_freq, cfg)
         want = ref.sparse_attention(*(a[sub] for a in args[:5]), *args[5:])
         row_bytes = cfg.fp8_row_bytes if fp8 else 2 * cfg.head_dim
         nbytes = batch * (entries * row_bytes + 2 * 2 * cfg.n_heads * cfg.head_dim)
         label = "fp8" if fp8 else "bf16"
-        shapes = grid(busy) if full else [default_tuning(fp8, batch, cfg.n_heads)]
+        shapes = grid(busy, gluon_only) if full else [default_tuning(fp8, batch, cfg.n_heads)]
         for t in shapes:
             try:
                 err = rel_err(sparse_attention(*args, tuning=t)[sub], want)
@@ -94,13 +101,14 @@ PROBE_MASKS = {0: "all stages", 1: "no copies (ring refills)", 2: "no QK", 4: "n
                14: "copies only", 15: "nothing (prologue, epilogue, combine)"}
 
 
-def probe_stages(bench: Bench, cfg: AttentionConfig, batch: int, context: int = CONTEXT) -> None:
+def probe_stages(bench: Bench, cfg: AttentionConfig, batch: int, context: int = CONTEXT,
+                 tuning: AttnTuning | None = None) -> None:
     """The Gluon kernel at its default shape with stages left out (wrong output, time only): where a
     tile's time goes, by differences (METHOD.md)."""
     inp = make_decode_inputs(cfg, batch, context, device=bench.device, seed=7 + batch)
     idx = index_topk(inp.index_q, inp.index_w, inp.index_k, inp.positions, cfg.index_topk, cfg.ratio)
     args = (inp.q, inp.window_kv, inp.comp_kv, idx, inp.positions, inp.sink, inp.inv_freq, cfg)
-    tuning = default_tuning(False, batch, cfg.n_heads)
+    tuning = tuning or default_tuning(False, batch, cfg.n_heads)
     shape = f"{cfg.name} B={batch} ctx={context >> 10}K"
     try:
         for mask, what in PROBE_MASKS.items():
@@ -120,16 +128,23 @@ def probe_stages(bench: Bench, cfg: AttentionConfig, batch: int, context: int = 
               0.0, 0.0, "-")
 
 
+def parse_tuning(fields: str) -> AttnTuning:
+    """AttnTuning from its fields in order, comma-separated (booleans as 0/1)."""
+    return AttnTuning(*(int(x) for x in fields.split(",")))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=Path("."))
-    ap.add_argument("--grid", choices=("full", "defaults"), default="full")
+    ap.add_argument("--grid", choices=("full", "defaults", "gluon"), default="full",
+                    help="gluon: only the Gluon kernel's shapes, bf16 rows")
     ap.add_argument("--stem", default="attention_sweep")
     ap.add_argument("--commit", default="")
     ap.add_argument("--cases", default=",".join(f"{n}:{b}" for n, b in CASES), help="model:batch, e.g. flash:1,pro:32")
     ap.add_argument("--pipeline", default="1,32", help="batches of the 1M Flash c4a decode timed after the sweep")
     ap.add_argument("--smoke", action="store_true", help="a tiny config on the CPU interpreter (code paths only)")
     ap.add_argument("--probe-stages", action="store_true", help="only time the Gluon kernel with stages left out")
+    ap.add_argument("--probe-tunings", default="", help="';'-separated AttnTuning fields to probe besides the default")
     opts = ap.parse_args()
     best: dict = {}
     if opts.smoke:
@@ -143,12 +158,15 @@ def main() -> None:
     if opts.probe_stages:
         for case in opts.cases.split(","):
             name, batch = case.split(":")
-            probe_stages(bench, AttentionConfig.from_name(name), int(batch))
+            for fields in ["", *filter(None, opts.probe_tunings.split(";"))]:
+                probe_stages(bench, AttentionConfig.from_name(name), int(batch),
+                             tuning=parse_tuning(fields) if fields else None)
         write_outputs(bench, opts.out, torch.cuda.get_device_name(), opts.commit, stem=opts.stem)
         return
     for case in opts.cases.split(","):
         name, batch = case.split(":")
-        sweep_case(bench, AttentionConfig.from_name(name), int(batch), opts.grid == "full", best)
+        sweep_case(bench, AttentionConfig.from_name(name), int(batch), opts.grid != "defaults", best,
+                   gluon_only=opts.grid == "gluon")
         write_outputs(bench, opts.out, torch.cuda.get_device_name(), opts.commit, quiet=True, stem=opts.stem)
     for (key, name), (p50, t) in sorted(best.items(), key=str):
         log(f"best {name} (fp8, busy)={key}: {p50:.1f} µs {t}")

@@ -48,6 +48,7 @@ class AttnTuning:
     min_tiles: int = 4  # per split: each split writes a [block_h, D] fp32 partial, so keep splits long
     dv_split: int = 1  # programs per (head block, split), each accumulating D/dv_split output dims
     ring: int = 0  # > 0: on Hopper with bf16 rows, the Gluon kernel with this many cp.async ring slots
+    ws: bool = False  # with ring > 0: its warp-specialized form (a copier warpgroup feeds the two math ones)
 
 
 # Block shapes the H200 sweep (bench/kernels.py --sweep) picks among; the GPU tests check every one.
@@ -66,6 +67,9 @@ GPU_CANDIDATES = (
     AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=2, ring=2),
     AttnTuning(64, 32, 8, 2, target_programs=132, min_tiles=4, ring=3),
     AttnTuning(64, 32, 8, 2, min_tiles=2, ring=2),
+    AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=2, ring=2, ws=True),
+    AttnTuning(64, 32, 8, 2, target_programs=132, min_tiles=4, ring=4, ws=True),
+    AttnTuning(64, 32, 8, 2, min_tiles=2, ring=2, ws=True),
 )
 BUSY_HEAD_ROWS = 32 * 64  # query-heads in a launch from which long splits pay (batch 32 x 64 heads)
 
@@ -257,7 +261,7 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
             hopper.launch((n * per_row, splits), (
                 q[lo:hi], wbase[0], cbase[0], indices[lo:hi], positions[lo:hi], acc, ml,
                 heads, indices.shape[1], split_len, win_mod, cfg.softmax_scale * LOG2E, *strides,
-            ), window=window, wrap=win_mod != NO_WRAP, dim=dim, block_e=t.block_e, num_buf=ring)
+            ), window=window, wrap=win_mod != NO_WRAP, dim=dim, block_e=t.block_e, num_buf=ring, ws=t.ws)
         else:
             _sparse_attn_kernel[(n * per_row, splits)](
                 q[lo:hi], wbase[0], wbase[1], cbase[0], cbase[1], indices[lo:hi], positions[lo:hi], acc, ml,

@@ -20,6 +20,7 @@ from triton.experimental.gluon import language as gl
 from triton.experimental.gluon.language.nvidia.ampere import async_copy
 from triton.experimental.gluon.language.nvidia.hopper import (
     fence_async_shared,
+    mbarrier,
     warpgroup_mma,
     warpgroup_mma_wait,
 )
@@ -34,6 +35,9 @@ BLOCK_H = 64  # wgmma's M: one warpgroup row block of heads
 SKIP_COPY, SKIP_QK, SKIP_SOFTMAX, SKIP_PV = gl.constexpr(1), gl.constexpr(2), gl.constexpr(4), gl.constexpr(8)
 PROBE_SKIP = 0
 NUM_WARPS = 8  # two warpgroups, each owning half of S's entry columns and half of the output dims
+PRODUCER_WARPS = gl.constexpr(4)  # the warp-specialized kernel's copier: one warpgroup (registers move by warpgroup)
+PRODUCER_REGS = gl.constexpr(40)
+WS_MAXNREG = 168  # 65,536 registers over 12 warps at launch; the math warpgroups then take what the copier frees
 
 
 @gluon.jit
@@ -195,14 +199,131 @@ def _sparse_attn_async_kernel(
             acc = warpgroup_mma(p_smem, kv, acc, is_async=True)
             acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
     async_copy.wait_group(0)  # the zero-filled copies issued past the last tile
+    _store_partials(acc, m_i, l_rows, acc_ptr + b * stride_ab + split * stride_as, ml_ptr + b * stride_mb + split * stride_ms,
+                    h0, stride_ah, stride_mh, BLOCK_H, D)
 
-    offs_h = h0 + gl.arange(0, BLOCK_H, layout=gl.SliceLayout(1, o_layout))
-    offs_v = gl.arange(0, D, layout=gl.SliceLayout(0, o_layout))
-    gl.store(acc_ptr + b * stride_ab + offs_h[:, None] * stride_ah + split * stride_as + offs_v[None, :], acc)
-    offs_m = h0 + gl.arange(0, BLOCK_H, layout=gl.SliceLayout(1, s_layout))
-    ml = ml_ptr + b * stride_mb + offs_m * stride_mh + split * stride_ms
+
+@gluon.jit
+def _store_partials(acc, m_i, l_rows, acc_b, ml_b, h0, stride_ah, stride_mh, BLOCK_H: gl.constexpr, D: gl.constexpr):
+    """This split's unnormalised accumulator and (running max, denominator), as the combine reads them."""
+    offs_h = h0 + gl.arange(0, BLOCK_H, layout=gl.SliceLayout(1, acc.type.layout))
+    offs_v = gl.arange(0, D, layout=gl.SliceLayout(0, acc.type.layout))
+    gl.store(acc_b + offs_h[:, None] * stride_ah + offs_v[None, :], acc)
+    ml = ml_b + (h0 + gl.arange(0, BLOCK_H, layout=gl.SliceLayout(1, l_rows.type.layout))) * stride_mh
     gl.store(ml, m_i)
     gl.store(ml + 1, gl.sum(l_rows, axis=1))
+
+
+@gluon.jit
+def _ws_copier(ring, q_smem, ready, free, q_ready, q_b, win_b, comp_b, ind_b, pos, lo, hi, n_tiles, stride_qh,
+               stride_wr, stride_cr, WIN: gl.constexpr, WRAP: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr,
+               BLOCK_E: gl.constexpr, NUM_BUF: gl.constexpr, SKIP: gl.constexpr):
+    """Copy partition (one warpgroup): Q, then each tile of the split into the ring as soon as the math warps
+    free its slot. Every thread's copies arrive on the slot's `ready` barrier when they land (cp.async's
+    noinc arrive: the barrier counts the partition's threads), so no copy waits on another."""
+    copy_layout: gl.constexpr = gl.BlockedLayout([1, 8], [4, 8], [gl.num_warps(), 1], [1, 0])
+    rows_layout: gl.constexpr = gl.SliceLayout(1, copy_layout)
+    offs_h = gl.arange(0, BLOCK_H, layout=rows_layout)
+    offs_d = gl.arange(0, D, layout=gl.SliceLayout(0, copy_layout))
+    _async_load(q_smem, q_b + offs_h[:, None] * stride_qh + offs_d[None, :])
+    async_copy.mbarrier_arrive(q_ready, increment_count=False)
+    for t in range(n_tiles):
+        slot = t % NUM_BUF
+        is_win, row, valid = _entry_rows(lo + t * BLOCK_E, hi, pos, ind_b, WIN, WRAP, BLOCK_E, rows_layout)
+        mbarrier.wait(free.index(slot), ((t // NUM_BUF) & 1) ^ 1)  # a fresh barrier passes phase 1 at once
+        if not SKIP & SKIP_COPY:
+            _issue_tile(ring, slot, win_b, comp_b, is_win, row, valid, stride_wr, stride_cr, D, copy_layout)
+        async_copy.mbarrier_arrive(ready.index(slot), increment_count=False)
+
+
+@gluon.jit
+def _ws_math(ring, q_smem, p_smem, ready, free, q_ready, ind_b, pos, lo, hi, n_tiles, scale_log2,
+             WIN: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr,
+             NUM_BUF: gl.constexpr, SKIP: gl.constexpr):
+    """Math partition (two warpgroups, laid out as in `_sparse_attn_async_kernel`): per tile, wait for its
+    copies, QK, softmax, PV, then hand the slot back to the copier. Returns (acc, m, l partials)."""
+    s_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 2],
+                                                       instr_shape=[16, BLOCK_E // 2, 16])
+    o_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 2],
+                                                       instr_shape=[16, D // 2, 16])
+    m_i = gl.full([BLOCK_H], float("-inf"), gl.float32, layout=gl.SliceLayout(1, s_layout))
+    l_rows = gl.zeros([BLOCK_H, BLOCK_E], gl.float32, layout=s_layout)
+    acc = gl.zeros([BLOCK_H, D], gl.float32, layout=o_layout)
+    s_init = gl.zeros([BLOCK_H, BLOCK_E], gl.float32, layout=s_layout)
+    mbarrier.wait(q_ready, 0)
+    for t in range(n_tiles):
+        slot = t % NUM_BUF
+        _, _, live = _entry_live(lo + t * BLOCK_E, hi, pos, ind_b, WIN, BLOCK_E, gl.SliceLayout(0, s_layout))
+        mbarrier.wait(ready.index(slot), (t // NUM_BUF) & 1)
+        fence_async_shared()  # the copies wrote through the generic proxy, the dots read through the async one
+        kv = ring.index(slot)
+        if SKIP & SKIP_QK:
+            s = s_init + t
+        else:
+            s = warpgroup_mma(q_smem, kv.permute((1, 0)), s_init, use_acc=False, is_async=True)
+            s = warpgroup_mma_wait(num_outstanding=0, deps=(s,))
+        if SKIP & SKIP_SOFTMAX:
+            p = s
+        else:
+            p, m_i, l_rows, alpha = _online_softmax(s, live, m_i, l_rows, scale_log2, o_layout)
+            acc = acc * alpha
+        p_smem.store(p.to(gl.bfloat16))
+        fence_async_shared()
+        _cta_barrier()  # the math warps only: a barrier inside a partition syncs that partition
+        if not SKIP & SKIP_PV:
+            acc = warpgroup_mma(p_smem, kv, acc, is_async=True)
+            acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
+        _cta_barrier()  # both warpgroups are done with the slot and with P
+        mbarrier.arrive(free.index(slot), count=1)  # one thread arrives: the barrier counts 1
+    return acc, m_i, l_rows
+
+
+@gluon.jit
+def _sparse_attn_ws_kernel(
+    q_ptr, win_ptr, comp_ptr, ind_ptr, pos_ptr, acc_ptr, ml_ptr,
+    H, K, split_len, win_mod, scale_log2,
+    stride_qb, stride_qh, stride_wb, stride_wr, stride_cb, stride_cr, stride_ib,
+    stride_ab, stride_ah, stride_as, stride_mb, stride_mh, stride_ms,
+    WIN: gl.constexpr, WRAP: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr,
+    NUM_BUF: gl.constexpr, SKIP: gl.constexpr,
+):
+    """`_sparse_attn_async_kernel`'s work with the copies in their own warpgroup (warp specialization): the
+    math warps never issue a copy or wait on a copy group, the copier runs NUM_BUF tiles ahead of them, and
+    slots pass between the two through mbarriers (ready: copies landed; free: both math warpgroups done)."""
+    tile_layout: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=128, element_bitwidth=16, rank=2)
+    p_layout: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=min(128, 2 * BLOCK_E), element_bitwidth=16,
+                                                  rank=2)
+    n_hb = H // BLOCK_H
+    pid = gl.program_id(0)
+    b = (pid // n_hb).to(gl.int64)
+    h0 = (pid % n_hb) * BLOCK_H
+    split = gl.program_id(1)
+    pos = gl.load(pos_ptr + b)
+    ind_b = ind_ptr + b * stride_ib
+    lo = split * split_len
+    hi = gl.minimum(lo + split_len, WIN + K)
+    n_tiles = gl.cdiv(hi - lo, BLOCK_E)
+
+    ring = gl.allocate_shared_memory(gl.bfloat16, [NUM_BUF, BLOCK_E, D], tile_layout)
+    q_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_H, D], tile_layout)
+    p_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_H, BLOCK_E], p_layout)
+    ready = gl.allocate_shared_memory(gl.int64, [NUM_BUF, 1], mbarrier.MBarrierLayout())
+    free = gl.allocate_shared_memory(gl.int64, [NUM_BUF, 1], mbarrier.MBarrierLayout())
+    q_ready = gl.allocate_shared_memory(gl.int64, [1], mbarrier.MBarrierLayout())
+    for i in gl.static_range(NUM_BUF):
+        mbarrier.init(ready.index(i), count=PRODUCER_WARPS * 32)
+        mbarrier.init(free.index(i), count=1)
+    mbarrier.init(q_ready, count=PRODUCER_WARPS * 32)
+
+    acc, m_i, l_rows = gl.warp_specialize([
+        (_ws_math, (ring, q_smem, p_smem, ready, free, q_ready, ind_b, pos, lo, hi, n_tiles, scale_log2,
+                    WIN, D, BLOCK_H, BLOCK_E, NUM_BUF, SKIP)),
+        (_ws_copier, (ring, q_smem, ready, free, q_ready, q_ptr + b * stride_qb + h0 * stride_qh,
+                      win_ptr + b * stride_wb, comp_ptr + b * stride_cb, ind_b, pos, lo, hi, n_tiles, stride_qh,
+                      stride_wr, stride_cr, WIN, WRAP, D, BLOCK_H, BLOCK_E, NUM_BUF, SKIP)),
+    ], [PRODUCER_WARPS], [PRODUCER_REGS])
+    _store_partials(acc, m_i, l_rows, acc_ptr + b * stride_ab + split * stride_as, ml_ptr + b * stride_mb + split * stride_ms,
+                    h0, stride_ah, stride_mh, BLOCK_H, D)
 
 
 def supported(q: torch.Tensor, caches: tuple[torch.Tensor, ...], heads: int, block_h: int, dim: int, window: int,
@@ -217,8 +338,13 @@ def supported(q: torch.Tensor, caches: tuple[torch.Tensor, ...], heads: int, blo
 
 
 def launch(grid: tuple[int, int], args: tuple, *, window: int, wrap: bool, dim: int, block_e: int,
-           num_buf: int) -> None:
-    """Launch over `grid` with `_sparse_attn_kernel`'s runtime arguments less its bf16 views."""
-    _sparse_attn_async_kernel[grid](*args, WIN=window, WRAP=wrap, D=dim, BLOCK_H=BLOCK_H, BLOCK_E=block_e,
-                                    NUM_BUF=num_buf, SKIP=PROBE_SKIP, num_warps=NUM_WARPS)
+           num_buf: int, ws: bool = False) -> None:
+    """Launch over `grid` with `_sparse_attn_kernel`'s runtime arguments less its bf16 views; ws: the
+    warp-specialized kernel."""
+    consts = dict(WIN=window, WRAP=wrap, D=dim, BLOCK_H=BLOCK_H, BLOCK_E=block_e, NUM_BUF=num_buf, SKIP=PROBE_SKIP,
+                  num_warps=NUM_WARPS)
+    if ws:
+        _sparse_attn_ws_kernel[grid](*args, **consts, maxnreg=WS_MAXNREG)
+    else:
+        _sparse_attn_async_kernel[grid](*args, **consts)
 

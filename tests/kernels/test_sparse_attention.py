@@ -104,7 +104,8 @@ def test_decode_real_shapes(name, ratio, batch, context, fp8, assert_rel_close):
 RING = [t for t in kern.GPU_CANDIDATES if t.ring]
 
 
-def test_ring_request_where_the_gluon_kernel_cannot_run_uses_the_triton_kernel(tiny, device, small_dtype,
+@pytest.mark.parametrize("ws", [False, True], ids=["ring", "warp-specialized"])
+def test_ring_request_where_the_gluon_kernel_cannot_run_uses_the_triton_kernel(ws, tiny, device, small_dtype,
                                                                                assert_rel_close):
     """A ring tuning off Hopper (here the CPU interpreter, 16-head blocks) must still give the reference's
     answer: the launch falls back to the Triton kernel with the same split."""
@@ -112,7 +113,7 @@ def test_ring_request_where_the_gluon_kernel_cannot_run_uses_the_triton_kernel(t
     inp = make_decode_inputs(cfg, 2, 300, device=device, dtype=small_dtype, seed=5, ragged=True)
     idx = _indices(inp, cfg)
     args = (inp.q, inp.window_kv, inp.comp_kv, idx, inp.positions, inp.sink, inp.inv_freq, cfg)
-    tuning = kern.AttnTuning(block_h=16, block_e=16, num_warps=4, target_programs=8, ring=2)
+    tuning = kern.AttnTuning(block_h=16, block_e=16, num_warps=4, target_programs=8, ring=2, ws=ws)
     got = kern.sparse_attention(*args, tuning=tuning, out=torch.full_like(inp.q, float("nan")))
     assert_rel_close(got, ref.sparse_attention(*args), TOL[small_dtype])
 
