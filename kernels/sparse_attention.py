@@ -223,6 +223,19 @@ def split_plan(programs_per_split: int, entries: int, t: AttnTuning) -> tuple[in
     return triton.cdiv(entries, split_len), split_len
 
 
+_COUNTERS: dict[tuple[torch.device, int], torch.Tensor] = {}
+
+
+def split_counters(n: int, device: torch.device) -> torch.Tensor:
+    """At least n zeroed int32 counters for the warp-specialized kernel's in-launch split merge. Every launch
+    leaves them at 0 again, so one buffer per device and stream serves all launches on that stream."""
+    key = (device, torch.cuda.current_stream(device).cuda_stream)
+    buf = _COUNTERS.get(key)
+    if buf is None or buf.numel() < n:
+        buf = _COUNTERS[key] = torch.zeros(max(n, 4096), dtype=torch.int32, device=device)
+    return buf
+
+
 def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, win_mod, shared, tuning, out):
     rows, heads, dim = q.shape
     check_dtype("q", q, (torch.bfloat16, torch.float32))
@@ -257,11 +270,13 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
         cbase = cargs if shared else (comp[lo:hi], *_cache_args(comp[lo:hi], cfg, False)[1:])
         strides = (q.stride(0), q.stride(1), wargs[2], wargs[3], cargs[2], cargs[3], indices.stride(0),
                    acc.stride(0), acc.stride(1), acc.stride(2), ml.stride(0), ml.stride(1), ml.stride(2))
+        finished = False
         if ring:
-            hopper.launch((n * per_row, splits), (
+            finished = hopper.launch((n * per_row, splits), (
                 q[lo:hi], wbase[0], cbase[0], indices[lo:hi], positions[lo:hi], acc, ml,
                 heads, indices.shape[1], split_len, win_mod, cfg.softmax_scale * LOG2E, *strides,
-            ), window=window, wrap=win_mod != NO_WRAP, dim=dim, block_e=t.block_e, num_buf=ring, ws=t.ws)
+            ), window=window, wrap=win_mod != NO_WRAP, dim=dim, block_e=t.block_e, num_buf=ring, ws=t.ws,
+                finish=(sink, inv_freq, out[lo:hi], split_counters(n * per_row, q.device), cfg.nope_dim))
         else:
             _sparse_attn_kernel[(n * per_row, splits)](
                 q[lo:hi], wbase[0], wbase[1], cbase[0], cbase[1], indices[lo:hi], positions[lo:hi], acc, ml,
@@ -270,7 +285,8 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
                 ROPE=cfg.rope_dim, SB=cfg.scale_block, DOT_F32=interpreted(q), DV=dv, PDL=pdl,
                 num_warps=t.num_warps, num_stages=t.num_stages, **pdl_launch(pdl),
             )
-        combine_splits(acc, ml, sink, positions[lo:hi], inv_freq, out[lo:hi], nope=cfg.nope_dim, pdl=pdl)
+        if not finished:
+            combine_splits(acc, ml, sink, positions[lo:hi], inv_freq, out[lo:hi], nope=cfg.nope_dim, pdl=pdl)
     return out
 
 

@@ -34,6 +34,10 @@ BLOCK_H = 64  # wgmma's M: one warpgroup row block of heads
 # SKIP_COPY (loop refills), SKIP_QK, SKIP_SOFTMAX (P = S, no rescale), SKIP_PV. 0 in every real launch.
 SKIP_COPY, SKIP_QK, SKIP_SOFTMAX, SKIP_PV = gl.constexpr(1), gl.constexpr(2), gl.constexpr(4), gl.constexpr(8)
 PROBE_SKIP = 0
+FUSED_MERGE = True  # the warp-specialized kernel merges its splits itself; False (a bench comparison): the combine launch
+# ... when a head block has at most this many splits: the last split reads the others' partials alone (128 KB
+# each), while the combine launch spreads many splits (small batches: ~20) over many programs
+FUSE_MAX_SPLITS = 4
 NUM_WARPS = 8  # two warpgroups, each owning half of S's entry columns and half of the output dims
 PRODUCER_WARPS = gl.constexpr(4)  # the warp-specialized kernel's copier: one warpgroup (registers move by warpgroup)
 PRODUCER_REGS = gl.constexpr(40)
@@ -215,6 +219,76 @@ def _store_partials(acc, m_i, l_rows, acc_b, ml_b, h0, stride_ah, stride_mh, BLO
 
 
 @gluon.jit
+def _cos_sin(angle):
+    """cos, sin of fp32 angles up to ~1e6 rad (pos·freq at 1M tokens): one Cody-Waite step to [-pi, pi], then
+    the SFU's approximations (abs. error ~1e-6 there, far below bf16's). libdevice's cos/sin carry a
+    large-argument path (a loop over a table, a local array) that ptxas inlined and spilled around."""
+    k = gl.floor(angle * 0.15915494309189535 + 0.5)
+    r = gl.fma(k, -6.2831854820251465, angle)
+    r = gl.fma(k, 1.7484556000744883e-07, r)
+    cos = gl.inline_asm_elementwise("cos.approx.ftz.f32 $0, $1;", "=r,r", [r], dtype=gl.float32, is_pure=True, pack=1)
+    sin = gl.inline_asm_elementwise("sin.approx.ftz.f32 $0, $1;", "=r,r", [r], dtype=gl.float32, is_pure=True, pack=1)
+    return cos, sin
+
+
+@gluon.jit
+def _finish_in_kernel(acc, m_i, l_rows, part_b, ml_b, h0, split, sink_ptr, freq_ptr, pos, out_b, stride_oh, count_ptr,
+                      BLOCK_H: gl.constexpr, D: gl.constexpr, NOPE: gl.constexpr):
+    """Merge the splits of these heads inside the attention launch, no combine launch: every split writes its
+    partial, then takes a ticket (a counter per head block; barrier + one acq_rel atomic, the pattern of
+    CUTLASS's semaphore); the split that draws the last ticket sums all partials in split order (its own read
+    back too, so the result does not depend on which split finished last), adds exp(sink) to the
+    denominator, applies the inverse RoPE, writes the output rows and sets the counter back to 0 for the next
+    launch. Nobody waits: the last split only reads what was released. One split: straight from registers.
+    part_b / ml_b: this head block's scratch, split s at s·BLOCK_H·D / s·BLOCK_H·2 (compile-time offsets
+    within a split, so the addresses are immediates: runtime row strides cost ptxas 240 bytes of spills)."""
+    o_layout: gl.constexpr = acc.type.layout
+    rows: gl.constexpr = gl.SliceLayout(1, o_layout)
+    offs_h = gl.arange(0, BLOCK_H, layout=rows)
+    offs_d = gl.arange(0, D, layout=gl.SliceLayout(0, o_layout))
+    offs_part = offs_h[:, None] * D + offs_d[None, :]
+    m = gl.convert_layout(m_i, rows)
+    den = gl.convert_layout(gl.sum(l_rows, axis=1), rows)
+    n_splits = gl.num_programs(1)
+    ticket = n_splits - 1
+    if n_splits > 1:
+        gl.store(part_b + split * (BLOCK_H * D) + offs_part, acc)
+        gl.store(ml_b + split * (2 * BLOCK_H) + offs_h, m)
+        gl.store(ml_b + split * (2 * BLOCK_H) + BLOCK_H + offs_h, den)
+        _cta_barrier()
+        ticket = gl.atomic_add(count_ptr, 1, sem="acq_rel", scope="gpu")
+    if ticket == n_splits - 1:
+        sink2 = gl.load(sink_ptr + h0 + offs_h).to(gl.float32) * 1.4426950408889634
+        if n_splits > 1:
+            top = sink2
+            for s in range(n_splits):
+                top = gl.maximum(top, gl.load(ml_b + s * (2 * BLOCK_H) + offs_h, cache_modifier=".cg"))
+            den = gl.exp2(sink2 - top)
+            o = gl.zeros([BLOCK_H, D], gl.float32, layout=o_layout)
+            for s in range(n_splits):
+                w_s = gl.exp2(gl.load(ml_b + s * (2 * BLOCK_H) + offs_h, cache_modifier=".cg") - top)
+                den += w_s * gl.load(ml_b + s * (2 * BLOCK_H) + BLOCK_H + offs_h, cache_modifier=".cg")
+                o += w_s[:, None] * gl.load(part_b + s * (BLOCK_H * D) + offs_part, cache_modifier=".cg")
+            gl.store(count_ptr, 0)
+        else:
+            top = gl.maximum(m, sink2)
+            w = gl.exp2(m - top)
+            den = den * w + gl.exp2(sink2 - top)
+            o = acc * w[:, None]
+        o = o * (1.0 / den)[:, None]
+        ptrs = out_b + (h0 + offs_h)[:, None] * stride_oh + offs_d[None, :]
+        # inverse RoPE on the interleaved pairs (2i, 2i+1) of dims >= NOPE (pairs below: frequency 0, cos 1, sin 0)
+        even, odd = gl.split(gl.reshape(o, [BLOCK_H, D // 2, 2]))
+        p_even, p_odd = gl.split(gl.reshape(ptrs, [BLOCK_H, D // 2, 2]))
+        pair = gl.arange(0, D // 2, layout=gl.SliceLayout(0, even.type.layout))
+        rot = pair >= NOPE // 2
+        freq = gl.load(freq_ptr + gl.where(rot, pair - NOPE // 2, 0), mask=rot, other=0.0)
+        cos, sin = _cos_sin(pos.to(gl.float32) * freq)
+        gl.store(p_even, (even * cos[None, :] + odd * sin[None, :]).to(out_b.dtype.element_ty))
+        gl.store(p_odd, (odd * cos[None, :] - even * sin[None, :]).to(out_b.dtype.element_ty))
+
+
+@gluon.jit
 def _ws_copier(ring, q_smem, ready, free, q_ready, q_b, win_b, comp_b, ind_b, pos, lo, hi, n_tiles, stride_qh,
                stride_wr, stride_cr, WIN: gl.constexpr, WRAP: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr,
                BLOCK_E: gl.constexpr, NUM_BUF: gl.constexpr, SKIP: gl.constexpr):
@@ -284,8 +358,9 @@ def _sparse_attn_ws_kernel(
     H, K, split_len, win_mod, scale_log2,
     stride_qb, stride_qh, stride_wb, stride_wr, stride_cb, stride_cr, stride_ib,
     stride_ab, stride_ah, stride_as, stride_mb, stride_mh, stride_ms,
+    sink_ptr, freq_ptr, out_ptr, count_ptr, stride_ob, stride_oh,
     WIN: gl.constexpr, WRAP: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr,
-    NUM_BUF: gl.constexpr, SKIP: gl.constexpr,
+    NUM_BUF: gl.constexpr, SKIP: gl.constexpr, NOPE: gl.constexpr, FUSED: gl.constexpr,
 ):
     """`_sparse_attn_async_kernel`'s work with the copies in their own warpgroup (warp specialization): the
     math warps never issue a copy or wait on a copy group, the copier runs NUM_BUF tiles ahead of them, and
@@ -322,8 +397,14 @@ def _sparse_attn_ws_kernel(
                       win_ptr + b * stride_wb, comp_ptr + b * stride_cb, ind_b, pos, lo, hi, n_tiles, stride_qh,
                       stride_wr, stride_cr, WIN, WRAP, D, BLOCK_H, BLOCK_E, NUM_BUF, SKIP)),
     ], [PRODUCER_WARPS], [PRODUCER_REGS])
-    _store_partials(acc, m_i, l_rows, acc_ptr + b * stride_ab + split * stride_as, ml_ptr + b * stride_mb + split * stride_ms,
-                    h0, stride_ah, stride_mh, BLOCK_H, D)
+    if FUSED:
+        n_splits = gl.num_programs(1)
+        _finish_in_kernel(acc, m_i, l_rows, acc_ptr + pid.to(gl.int64) * n_splits * (BLOCK_H * D),
+                          ml_ptr + pid * n_splits * (2 * BLOCK_H), h0, split, sink_ptr, freq_ptr, pos,
+                          out_ptr + b * stride_ob, stride_oh, count_ptr + pid, BLOCK_H, D, NOPE)
+    else:
+        _store_partials(acc, m_i, l_rows, acc_ptr + b * stride_ab + split * stride_as,
+                        ml_ptr + b * stride_mb + split * stride_ms, h0, stride_ah, stride_mh, BLOCK_H, D)
 
 
 def supported(q: torch.Tensor, caches: tuple[torch.Tensor, ...], heads: int, block_h: int, dim: int, window: int,
@@ -338,13 +419,18 @@ def supported(q: torch.Tensor, caches: tuple[torch.Tensor, ...], heads: int, blo
 
 
 def launch(grid: tuple[int, int], args: tuple, *, window: int, wrap: bool, dim: int, block_e: int,
-           num_buf: int, ws: bool = False) -> None:
-    """Launch over `grid` with `_sparse_attn_kernel`'s runtime arguments less its bf16 views; ws: the
-    warp-specialized kernel."""
+           num_buf: int, ws: bool = False, finish: tuple | None = None) -> bool:
+    """Launch over `grid` with `_sparse_attn_kernel`'s runtime arguments less its bf16 views. ws: the
+    warp-specialized kernel, which with `finish` = (sink, inv_freq, out, zeroed int32 counters, one per
+    program of grid axis 0, nope) also merges the splits and writes `out`. Returns whether it did (else the
+    caller runs the combine launch on the partials)."""
     consts = dict(WIN=window, WRAP=wrap, D=dim, BLOCK_H=BLOCK_H, BLOCK_E=block_e, NUM_BUF=num_buf, SKIP=PROBE_SKIP,
                   num_warps=NUM_WARPS)
-    if ws:
-        _sparse_attn_ws_kernel[grid](*args, **consts, maxnreg=WS_MAXNREG)
-    else:
+    if not ws or finish is None:
         _sparse_attn_async_kernel[grid](*args, **consts)
-
+        return False
+    sink, inv_freq, out, counts, nope = finish
+    fused = FUSED_MERGE and grid[1] <= FUSE_MAX_SPLITS
+    _sparse_attn_ws_kernel[grid](*args, sink, inv_freq, out, counts, out.stride(0), out.stride(1), **consts,
+                                 NOPE=nope, FUSED=fused, maxnreg=WS_MAXNREG)
+    return fused
