@@ -232,60 +232,88 @@ def _cos_sin(angle):
 
 
 @gluon.jit
-def _finish_in_kernel(acc, m_i, l_rows, part_b, ml_b, h0, split, sink_ptr, freq_ptr, pos, out_b, stride_oh, count_ptr,
-                      BLOCK_H: gl.constexpr, D: gl.constexpr, NOPE: gl.constexpr):
-    """Merge the splits of these heads inside the attention launch, no combine launch: every split writes its
-    partial, then takes a ticket (a counter per head block; barrier + one acq_rel atomic, the pattern of
-    CUTLASS's semaphore); the split that draws the last ticket sums all partials in split order (its own read
-    back too, so the result does not depend on which split finished last), adds exp(sink) to the
-    denominator, applies the inverse RoPE, writes the output rows and sets the counter back to 0 for the next
-    launch. Nobody waits: the last split only reads what was released. One split: straight from registers.
-    part_b / ml_b: this head block's scratch, split s at s·BLOCK_H·D / s·BLOCK_H·2 (compile-time offsets
-    within a split, so the addresses are immediates: runtime row strides cost ptxas 240 bytes of spills)."""
-    o_layout: gl.constexpr = acc.type.layout
-    rows: gl.constexpr = gl.SliceLayout(1, o_layout)
-    offs_h = gl.arange(0, BLOCK_H, layout=rows)
-    offs_d = gl.arange(0, D, layout=gl.SliceLayout(0, o_layout))
-    offs_part = offs_h[:, None] * D + offs_d[None, :]
-    m = gl.convert_layout(m_i, rows)
-    den = gl.convert_layout(gl.sum(l_rows, axis=1), rows)
+def _rope_rows(o, cos, sin):
+    """Inverse RoPE of rows [R, D] whose interleaved pairs (2i, 2i+1) sit in one thread: rotate by the
+    per-pair cos/sin (1 and 0 for the pairs below NOPE); returns the rows in o's layout."""
+    even, odd = gl.split(gl.reshape(o, [o.shape[0], o.shape[1] // 2, 2]))
+    rot = gl.reshape(gl.join(even * cos[None, :] + odd * sin[None, :], odd * cos[None, :] - even * sin[None, :]),
+                     [o.shape[0], o.shape[1]])
+    return gl.convert_layout(rot, o.type.layout)
+
+
+@gluon.jit
+def _finish_in_kernel(acc, m_i, l_rows, stage, stash, part_b, ml_b, h0, split, sink_ptr, freq_ptr, pos, out_b,
+                      stride_oh, count_ptr, BLOCK_H: gl.constexpr, D: gl.constexpr, NOPE: gl.constexpr):
+    """Merge the splits of these heads inside the attention launch, no combine launch. The accumulator goes
+    to shared memory first (`stage`, the ring's bytes) and everything after reads 8-row chunks of it in a
+    row-contiguous layout: the wgmma fragment layout touches 8 rows per warp access, which made the global
+    reads and writes of this epilogue cost ~18 µs more than the combine launch (round 7, call 2).
+    Every split writes its partial, then takes a ticket (a counter per head block; barrier + one acq_rel
+    atomic, the pattern of CUTLASS's semaphore); the split that draws the last ticket sums all partials in
+    split order (its own from shared memory: the same fp32 values), so the result does not depend on which
+    split finished last; adds exp(sink) to the denominator, applies the inverse RoPE, writes bf16 rows and
+    sets the counter back to 0 for the next launch. Nobody waits. One split: no partial leaves the SM.
+    part_b / ml_b: this head block's scratch, split s at s·BLOCK_H·D / s·BLOCK_H·2."""
+    RB: gl.constexpr = 8
+    io: gl.constexpr = gl.BlockedLayout([1, 4], [1, 32], [gl.num_warps(), 1], [1, 0])
+    rows_io: gl.constexpr = gl.SliceLayout(1, io)
+    rows_acc: gl.constexpr = gl.SliceLayout(1, acc.type.layout)
+    NC: gl.constexpr = BLOCK_H // RB
+    stage.store(acc)
+    stash.slice(0, BLOCK_H).store(gl.convert_layout(m_i, rows_acc))
+    stash.slice(BLOCK_H, BLOCK_H).store(gl.convert_layout(gl.sum(l_rows, axis=1), rows_acc))
+    _cta_barrier()
+    # the same bytes as NC chunks of RB rows (a runtime loop over chunks: unrolled, ptxas spilled in the math loop)
+    chunks = stage._reinterpret(gl.float32, [NC, RB, D], stage.type.layout)
+    stash_rows = stash._reinterpret(gl.float32, [2 * NC, RB], stash.type.layout)
+    r = gl.arange(0, RB, layout=rows_io)
+    cols = gl.arange(0, D, layout=gl.SliceLayout(0, io))
     n_splits = gl.num_programs(1)
     ticket = n_splits - 1
     if n_splits > 1:
-        gl.store(part_b + split * (BLOCK_H * D) + offs_part, acc)
-        gl.store(ml_b + split * (2 * BLOCK_H) + offs_h, m)
-        gl.store(ml_b + split * (2 * BLOCK_H) + BLOCK_H + offs_h, den)
+        for c in range(NC):
+            r0 = c * RB
+            rows = part_b + split * (BLOCK_H * D) + (r0 + r)[:, None] * D + cols[None, :]
+            gl.store(rows, chunks.index(c).load(io))
+            gl.store(ml_b + split * (2 * BLOCK_H) + r0 + r, stash_rows.index(c).load(rows_io))
+            gl.store(ml_b + split * (2 * BLOCK_H) + BLOCK_H + r0 + r, stash_rows.index(NC + c).load(rows_io))
         _cta_barrier()
         ticket = gl.atomic_add(count_ptr, 1, sem="acq_rel", scope="gpu")
     if ticket == n_splits - 1:
-        sink2 = gl.load(sink_ptr + h0 + offs_h).to(gl.float32) * 1.4426950408889634
-        if n_splits > 1:
-            top = sink2
-            for s in range(n_splits):
-                top = gl.maximum(top, gl.load(ml_b + s * (2 * BLOCK_H) + offs_h, cache_modifier=".cg"))
-            den = gl.exp2(sink2 - top)
-            o = gl.zeros([BLOCK_H, D], gl.float32, layout=o_layout)
-            for s in range(n_splits):
-                w_s = gl.exp2(gl.load(ml_b + s * (2 * BLOCK_H) + offs_h, cache_modifier=".cg") - top)
-                den += w_s * gl.load(ml_b + s * (2 * BLOCK_H) + BLOCK_H + offs_h, cache_modifier=".cg")
-                o += w_s[:, None] * gl.load(part_b + s * (BLOCK_H * D) + offs_part, cache_modifier=".cg")
-            gl.store(count_ptr, 0)
-        else:
-            top = gl.maximum(m, sink2)
-            w = gl.exp2(m - top)
-            den = den * w + gl.exp2(sink2 - top)
-            o = acc * w[:, None]
-        o = o * (1.0 / den)[:, None]
-        ptrs = out_b + (h0 + offs_h)[:, None] * stride_oh + offs_d[None, :]
-        # inverse RoPE on the interleaved pairs (2i, 2i+1) of dims >= NOPE (pairs below: frequency 0, cos 1, sin 0)
-        even, odd = gl.split(gl.reshape(o, [BLOCK_H, D // 2, 2]))
-        p_even, p_odd = gl.split(gl.reshape(ptrs, [BLOCK_H, D // 2, 2]))
-        pair = gl.arange(0, D // 2, layout=gl.SliceLayout(0, even.type.layout))
+        pair_layout: gl.constexpr = gl.SliceLayout(0, gl.SliceLayout(2, gl.BlockedLayout(
+            [1, 2, 2], [1, 32, 1], [gl.num_warps(), 1, 1], [2, 1, 0])))
+        pair = gl.arange(0, D // 2, layout=pair_layout)
         rot = pair >= NOPE // 2
         freq = gl.load(freq_ptr + gl.where(rot, pair - NOPE // 2, 0), mask=rot, other=0.0)
         cos, sin = _cos_sin(pos.to(gl.float32) * freq)
-        gl.store(p_even, (even * cos[None, :] + odd * sin[None, :]).to(out_b.dtype.element_ty))
-        gl.store(p_odd, (odd * cos[None, :] - even * sin[None, :]).to(out_b.dtype.element_ty))
+        for c in range(NC):
+            r0 = c * RB
+            sink2 = gl.load(sink_ptr + h0 + r0 + r).to(gl.float32) * 1.4426950408889634
+            if n_splits > 1:
+                top = sink2
+                for s in range(n_splits):
+                    top = gl.maximum(top, gl.load(ml_b + s * (2 * BLOCK_H) + r0 + r, cache_modifier=".cg"))
+                den = gl.exp2(sink2 - top)
+                o = gl.zeros([RB, D], gl.float32, layout=io)
+                for s in range(n_splits):
+                    w_s = gl.exp2(gl.load(ml_b + s * (2 * BLOCK_H) + r0 + r, cache_modifier=".cg") - top)
+                    den += w_s * gl.load(ml_b + s * (2 * BLOCK_H) + BLOCK_H + r0 + r, cache_modifier=".cg")
+                    if s == split:
+                        x = chunks.index(c).load(io)
+                    else:
+                        x = gl.load(part_b + s * (BLOCK_H * D) + (r0 + r)[:, None] * D + cols[None, :],
+                                    cache_modifier=".cg")
+                    o += w_s[:, None] * x
+            else:
+                m = stash_rows.index(c).load(rows_io)
+                top = gl.maximum(m, sink2)
+                w = gl.exp2(m - top)
+                den = stash_rows.index(NC + c).load(rows_io) * w + gl.exp2(sink2 - top)
+                o = chunks.index(c).load(io) * w[:, None]
+            o = _rope_rows(o * (1.0 / den)[:, None], cos, sin)
+            gl.store(out_b + (h0 + r0 + r)[:, None] * stride_oh + cols[None, :], o.to(out_b.dtype.element_ty))
+        if n_splits > 1:
+            gl.store(count_ptr, 0)
 
 
 @gluon.jit
@@ -399,7 +427,9 @@ def _sparse_attn_ws_kernel(
     ], [PRODUCER_WARPS], [PRODUCER_REGS])
     if FUSED:
         n_splits = gl.num_programs(1)
-        _finish_in_kernel(acc, m_i, l_rows, acc_ptr + pid.to(gl.int64) * n_splits * (BLOCK_H * D),
+        stage = ring._reinterpret(gl.float32, [BLOCK_H, D], gl.SwizzledSharedLayout(4, 1, 8, order=[1, 0]))
+        stash = gl.allocate_shared_memory(gl.float32, [2 * BLOCK_H], gl.SwizzledSharedLayout(1, 1, 1, order=[0]))
+        _finish_in_kernel(acc, m_i, l_rows, stage, stash, acc_ptr + pid.to(gl.int64) * n_splits * (BLOCK_H * D),
                           ml_ptr + pid * n_splits * (2 * BLOCK_H), h0, split, sink_ptr, freq_ptr, pos,
                           out_ptr + b * stride_ob, stride_oh, count_ptr + pid, BLOCK_H, D, NOPE)
     else:
