@@ -92,13 +92,6 @@ def sweep_case(bench: Bench, cfg: AttentionConfig, batch: int, full: bool, best:
                 continue
             if err < 3e-2 and row.p50 < best.get(((fp8, busy), cfg.name), (float("inf"), None))[0]:
                 best[(fp8, busy), cfg.name] = (row.p50, t)
-            if gluon_only and t.ws:  # the same launch with the combine launch instead of the in-kernel merge
-                hopper.FUSED_MERGE = False
-                try:
-                    bench.add("sparse_attention", f"{label} {t} + combine launch", shape, label,
-                              lambda a=args, tt=t: sparse_attention(*a, tuning=tt), nbytes, flops, "-")
-                finally:
-                    hopper.FUSED_MERGE = True
     del inp, win, comp
     torch.cuda.empty_cache()
 

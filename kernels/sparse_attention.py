@@ -68,7 +68,6 @@ GPU_CANDIDATES = (
     AttnTuning(64, 32, 8, 2, target_programs=132, min_tiles=4, ring=3),
     AttnTuning(64, 32, 8, 2, min_tiles=2, ring=2),
     AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=2, ring=2, ws=True),
-    AttnTuning(64, 32, 8, 2, target_programs=132, min_tiles=4, ring=4, ws=True),
     AttnTuning(64, 32, 8, 2, min_tiles=2, ring=2, ws=True),
 )
 BUSY_HEAD_ROWS = 32 * 64  # query-heads in a launch from which long splits pay (batch 32 x 64 heads)
@@ -76,16 +75,18 @@ BUSY_HEAD_ROWS = 32 * 64  # query-heads in a launch from which long splits pay (
 
 def default_tuning(fp8: bool, rows: int, heads: int) -> AttnTuning:
     """Per regime, from the H200 sweeps of 2026-11-29 (kernels/README.md, rounds 4-6):
-    busy (>= BUSY_HEAD_ROWS): bf16 rows take the Gluon ring kernel, 64-entry tiles, splits filling one wave
-    (Pro B=32 1M: 47.5 µs vs 82.1 for this file's kernel; Flash B=32 29.4 vs 46.8); fp8 rows 32-entry tiles in
-    4 splits at Flash B=32 (58.7 vs 72.0 µs at 3), 2 at Pro B=32 (163 µs);
+    busy (>= BUSY_HEAD_ROWS): bf16 rows take the warp-specialized Gluon kernel, 64-entry tiles, splits filling
+    one wave (Pro B=32 1M: 37.1-37.4 µs vs 38.8-39.2 for the plain ring kernel, 82.1 for this file's kernel;
+    Flash B=32 20.6-20.8 vs 21.5-21.8, round 7); fp8 rows 32-entry tiles in 4 splits at Flash B=32 (58.7 vs
+    72.0 µs at 3), 2 at Pro B=32 (163 µs);
     one head block in all (Flash B=1): dv_split=2 (bf16 15.5 µs, the ring kernel 15.3: within noise);
-    otherwise (Pro B=1) bf16 the ring kernel with two tiles per split (16.7 vs 19.0 µs), fp8 one tile per split."""
+    otherwise (Pro B=1) bf16 the warp-specialized kernel with two tiles per split (12.8 vs 13.1 plain, 19.0
+    for this file's kernel), fp8 one tile per split."""
     if rows * heads >= BUSY_HEAD_ROWS:
-        return GPU_CANDIDATES[7] if fp8 else GPU_CANDIDATES[8]
+        return GPU_CANDIDATES[7] if fp8 else GPU_CANDIDATES[11]
     if rows * heads <= GPU_CANDIDATES[0].block_h:
         return GPU_CANDIDATES[4] if fp8 else GPU_CANDIDATES[3]
-    return GPU_CANDIDATES[0] if fp8 else GPU_CANDIDATES[10]
+    return GPU_CANDIDATES[0] if fp8 else GPU_CANDIDATES[12]
 
 
 ACC_BYTES = 1 << 30  # prefill: launch rows in chunks so the fp32 split partials stay under 1 GiB
@@ -223,19 +224,6 @@ def split_plan(programs_per_split: int, entries: int, t: AttnTuning) -> tuple[in
     return triton.cdiv(entries, split_len), split_len
 
 
-_COUNTERS: dict[tuple[torch.device, int], torch.Tensor] = {}
-
-
-def split_counters(n: int, device: torch.device) -> torch.Tensor:
-    """At least n zeroed int32 counters for the warp-specialized kernel's in-launch split merge. Every launch
-    leaves them at 0 again, so one buffer per device and stream serves all launches on that stream."""
-    key = (device, torch.cuda.current_stream(device).cuda_stream)
-    buf = _COUNTERS.get(key)
-    if buf is None or buf.numel() < n:
-        buf = _COUNTERS[key] = torch.zeros(max(n, 4096), dtype=torch.int32, device=device)
-    return buf
-
-
 def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, win_mod, shared, tuning, out):
     rows, heads, dim = q.shape
     check_dtype("q", q, (torch.bfloat16, torch.float32))
@@ -270,13 +258,11 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
         cbase = cargs if shared else (comp[lo:hi], *_cache_args(comp[lo:hi], cfg, False)[1:])
         strides = (q.stride(0), q.stride(1), wargs[2], wargs[3], cargs[2], cargs[3], indices.stride(0),
                    acc.stride(0), acc.stride(1), acc.stride(2), ml.stride(0), ml.stride(1), ml.stride(2))
-        finished = False
         if ring:
-            finished = hopper.launch((n * per_row, splits), (
+            hopper.launch((n * per_row, splits), (
                 q[lo:hi], wbase[0], cbase[0], indices[lo:hi], positions[lo:hi], acc, ml,
                 heads, indices.shape[1], split_len, win_mod, cfg.softmax_scale * LOG2E, *strides,
-            ), window=window, wrap=win_mod != NO_WRAP, dim=dim, block_e=t.block_e, num_buf=ring, ws=t.ws,
-                finish=(sink, inv_freq, out[lo:hi], split_counters(n * per_row, q.device), cfg.nope_dim))
+            ), window=window, wrap=win_mod != NO_WRAP, dim=dim, block_e=t.block_e, num_buf=ring, ws=t.ws)
         else:
             _sparse_attn_kernel[(n * per_row, splits)](
                 q[lo:hi], wbase[0], wbase[1], cbase[0], cbase[1], indices[lo:hi], positions[lo:hi], acc, ml,
@@ -285,8 +271,7 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
                 ROPE=cfg.rope_dim, SB=cfg.scale_block, DOT_F32=interpreted(q), DV=dv, PDL=pdl,
                 num_warps=t.num_warps, num_stages=t.num_stages, **pdl_launch(pdl),
             )
-        if not finished:
-            combine_splits(acc, ml, sink, positions[lo:hi], inv_freq, out[lo:hi], nope=cfg.nope_dim, pdl=pdl)
+        combine_splits(acc, ml, sink, positions[lo:hi], inv_freq, out[lo:hi], nope=cfg.nope_dim, pdl=pdl)
     return out
 
 

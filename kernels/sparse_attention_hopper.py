@@ -34,10 +34,6 @@ BLOCK_H = 64  # wgmma's M: one warpgroup row block of heads
 # SKIP_COPY (loop refills), SKIP_QK, SKIP_SOFTMAX (P = S, no rescale), SKIP_PV. 0 in every real launch.
 SKIP_COPY, SKIP_QK, SKIP_SOFTMAX, SKIP_PV = gl.constexpr(1), gl.constexpr(2), gl.constexpr(4), gl.constexpr(8)
 PROBE_SKIP = 0
-FUSED_MERGE = True  # the warp-specialized kernel merges its splits itself; False (a bench comparison): the combine launch
-# ... when a head block has at most this many splits: the last split reads the others' partials alone (128 KB
-# each), while the combine launch spreads many splits (small batches: ~20) over many programs
-FUSE_MAX_SPLITS = 4
 NUM_WARPS = 8  # two warpgroups, each owning half of S's entry columns and half of the output dims
 PRODUCER_WARPS = gl.constexpr(4)  # the warp-specialized kernel's copier: one warpgroup (registers move by warpgroup)
 PRODUCER_REGS = gl.constexpr(40)
@@ -219,104 +215,6 @@ def _store_partials(acc, m_i, l_rows, acc_b, ml_b, h0, stride_ah, stride_mh, BLO
 
 
 @gluon.jit
-def _cos_sin(angle):
-    """cos, sin of fp32 angles up to ~1e6 rad (pos·freq at 1M tokens): one Cody-Waite step to [-pi, pi], then
-    the SFU's approximations (abs. error ~1e-6 there, far below bf16's). libdevice's cos/sin carry a
-    large-argument path (a loop over a table, a local array) that ptxas inlined and spilled around."""
-    k = gl.floor(angle * 0.15915494309189535 + 0.5)
-    r = gl.fma(k, -6.2831854820251465, angle)
-    r = gl.fma(k, 1.7484556000744883e-07, r)
-    cos = gl.inline_asm_elementwise("cos.approx.ftz.f32 $0, $1;", "=r,r", [r], dtype=gl.float32, is_pure=True, pack=1)
-    sin = gl.inline_asm_elementwise("sin.approx.ftz.f32 $0, $1;", "=r,r", [r], dtype=gl.float32, is_pure=True, pack=1)
-    return cos, sin
-
-
-@gluon.jit
-def _rope_rows(o, cos, sin):
-    """Inverse RoPE of rows [R, D] whose interleaved pairs (2i, 2i+1) sit in one thread: rotate by the
-    per-pair cos/sin (1 and 0 for the pairs below NOPE); returns the rows in o's layout."""
-    even, odd = gl.split(gl.reshape(o, [o.shape[0], o.shape[1] // 2, 2]))
-    rot = gl.reshape(gl.join(even * cos[None, :] + odd * sin[None, :], odd * cos[None, :] - even * sin[None, :]),
-                     [o.shape[0], o.shape[1]])
-    return gl.convert_layout(rot, o.type.layout)
-
-
-@gluon.jit
-def _finish_in_kernel(acc, m_i, l_rows, stage, stash, part_b, ml_b, h0, split, sink_ptr, freq_ptr, pos, out_b,
-                      stride_oh, count_ptr, BLOCK_H: gl.constexpr, D: gl.constexpr, NOPE: gl.constexpr):
-    """Merge the splits of these heads inside the attention launch, no combine launch. The accumulator goes
-    to shared memory first (`stage`, the ring's bytes) and everything after reads 8-row chunks of it in a
-    row-contiguous layout: the wgmma fragment layout touches 8 rows per warp access, which made the global
-    reads and writes of this epilogue cost ~18 µs more than the combine launch (round 7, call 2).
-    Every split writes its partial, then takes a ticket (a counter per head block; barrier + one acq_rel
-    atomic, the pattern of CUTLASS's semaphore); the split that draws the last ticket sums all partials in
-    split order (its own from shared memory: the same fp32 values), so the result does not depend on which
-    split finished last; adds exp(sink) to the denominator, applies the inverse RoPE, writes bf16 rows and
-    sets the counter back to 0 for the next launch. Nobody waits. One split: no partial leaves the SM.
-    part_b / ml_b: this head block's scratch, split s at s·BLOCK_H·D / s·BLOCK_H·2."""
-    RB: gl.constexpr = 8
-    io: gl.constexpr = gl.BlockedLayout([1, 4], [1, 32], [gl.num_warps(), 1], [1, 0])
-    rows_io: gl.constexpr = gl.SliceLayout(1, io)
-    rows_acc: gl.constexpr = gl.SliceLayout(1, acc.type.layout)
-    NC: gl.constexpr = BLOCK_H // RB
-    stage.store(acc)
-    stash.slice(0, BLOCK_H).store(gl.convert_layout(m_i, rows_acc))
-    stash.slice(BLOCK_H, BLOCK_H).store(gl.convert_layout(gl.sum(l_rows, axis=1), rows_acc))
-    _cta_barrier()
-    # the same bytes as NC chunks of RB rows (a runtime loop over chunks: unrolled, ptxas spilled in the math loop)
-    chunks = stage._reinterpret(gl.float32, [NC, RB, D], stage.type.layout)
-    stash_rows = stash._reinterpret(gl.float32, [2 * NC, RB], stash.type.layout)
-    r = gl.arange(0, RB, layout=rows_io)
-    cols = gl.arange(0, D, layout=gl.SliceLayout(0, io))
-    n_splits = gl.num_programs(1)
-    ticket = n_splits - 1
-    if n_splits > 1:
-        for c in range(NC):
-            r0 = c * RB
-            rows = part_b + split * (BLOCK_H * D) + (r0 + r)[:, None] * D + cols[None, :]
-            gl.store(rows, chunks.index(c).load(io))
-            gl.store(ml_b + split * (2 * BLOCK_H) + r0 + r, stash_rows.index(c).load(rows_io))
-            gl.store(ml_b + split * (2 * BLOCK_H) + BLOCK_H + r0 + r, stash_rows.index(NC + c).load(rows_io))
-        _cta_barrier()
-        ticket = gl.atomic_add(count_ptr, 1, sem="acq_rel", scope="gpu")
-    if ticket == n_splits - 1:
-        pair_layout: gl.constexpr = gl.SliceLayout(0, gl.SliceLayout(2, gl.BlockedLayout(
-            [1, 2, 2], [1, 32, 1], [gl.num_warps(), 1, 1], [2, 1, 0])))
-        pair = gl.arange(0, D // 2, layout=pair_layout)
-        rot = pair >= NOPE // 2
-        freq = gl.load(freq_ptr + gl.where(rot, pair - NOPE // 2, 0), mask=rot, other=0.0)
-        cos, sin = _cos_sin(pos.to(gl.float32) * freq)
-        for c in range(NC):
-            r0 = c * RB
-            sink2 = gl.load(sink_ptr + h0 + r0 + r).to(gl.float32) * 1.4426950408889634
-            if n_splits > 1:
-                top = sink2
-                for s in range(n_splits):
-                    top = gl.maximum(top, gl.load(ml_b + s * (2 * BLOCK_H) + r0 + r, cache_modifier=".cg"))
-                den = gl.exp2(sink2 - top)
-                o = gl.zeros([RB, D], gl.float32, layout=io)
-                for s in range(n_splits):
-                    w_s = gl.exp2(gl.load(ml_b + s * (2 * BLOCK_H) + r0 + r, cache_modifier=".cg") - top)
-                    den += w_s * gl.load(ml_b + s * (2 * BLOCK_H) + BLOCK_H + r0 + r, cache_modifier=".cg")
-                    if s == split:
-                        x = chunks.index(c).load(io)
-                    else:
-                        x = gl.load(part_b + s * (BLOCK_H * D) + (r0 + r)[:, None] * D + cols[None, :],
-                                    cache_modifier=".cg")
-                    o += w_s[:, None] * x
-            else:
-                m = stash_rows.index(c).load(rows_io)
-                top = gl.maximum(m, sink2)
-                w = gl.exp2(m - top)
-                den = stash_rows.index(NC + c).load(rows_io) * w + gl.exp2(sink2 - top)
-                o = chunks.index(c).load(io) * w[:, None]
-            o = _rope_rows(o * (1.0 / den)[:, None], cos, sin)
-            gl.store(out_b + (h0 + r0 + r)[:, None] * stride_oh + cols[None, :], o.to(out_b.dtype.element_ty))
-        if n_splits > 1:
-            gl.store(count_ptr, 0)
-
-
-@gluon.jit
 def _ws_copier(ring, q_smem, ready, free, q_ready, q_b, win_b, comp_b, ind_b, pos, lo, hi, n_tiles, stride_qh,
                stride_wr, stride_cr, WIN: gl.constexpr, WRAP: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr,
                BLOCK_E: gl.constexpr, NUM_BUF: gl.constexpr, SKIP: gl.constexpr):
@@ -386,9 +284,8 @@ def _sparse_attn_ws_kernel(
     H, K, split_len, win_mod, scale_log2,
     stride_qb, stride_qh, stride_wb, stride_wr, stride_cb, stride_cr, stride_ib,
     stride_ab, stride_ah, stride_as, stride_mb, stride_mh, stride_ms,
-    sink_ptr, freq_ptr, out_ptr, count_ptr, stride_ob, stride_oh,
     WIN: gl.constexpr, WRAP: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr,
-    NUM_BUF: gl.constexpr, SKIP: gl.constexpr, NOPE: gl.constexpr, FUSED: gl.constexpr,
+    NUM_BUF: gl.constexpr, SKIP: gl.constexpr,
 ):
     """`_sparse_attn_async_kernel`'s work with the copies in their own warpgroup (warp specialization): the
     math warps never issue a copy or wait on a copy group, the copier runs NUM_BUF tiles ahead of them, and
@@ -425,16 +322,8 @@ def _sparse_attn_ws_kernel(
                       win_ptr + b * stride_wb, comp_ptr + b * stride_cb, ind_b, pos, lo, hi, n_tiles, stride_qh,
                       stride_wr, stride_cr, WIN, WRAP, D, BLOCK_H, BLOCK_E, NUM_BUF, SKIP)),
     ], [PRODUCER_WARPS], [PRODUCER_REGS])
-    if FUSED:
-        n_splits = gl.num_programs(1)
-        stage = ring._reinterpret(gl.float32, [BLOCK_H, D], gl.SwizzledSharedLayout(4, 1, 8, order=[1, 0]))
-        stash = gl.allocate_shared_memory(gl.float32, [2 * BLOCK_H], gl.SwizzledSharedLayout(1, 1, 1, order=[0]))
-        _finish_in_kernel(acc, m_i, l_rows, stage, stash, acc_ptr + pid.to(gl.int64) * n_splits * (BLOCK_H * D),
-                          ml_ptr + pid * n_splits * (2 * BLOCK_H), h0, split, sink_ptr, freq_ptr, pos,
-                          out_ptr + b * stride_ob, stride_oh, count_ptr + pid, BLOCK_H, D, NOPE)
-    else:
-        _store_partials(acc, m_i, l_rows, acc_ptr + b * stride_ab + split * stride_as,
-                        ml_ptr + b * stride_mb + split * stride_ms, h0, stride_ah, stride_mh, BLOCK_H, D)
+    _store_partials(acc, m_i, l_rows, acc_ptr + b * stride_ab + split * stride_as, ml_ptr + b * stride_mb + split * stride_ms,
+                    h0, stride_ah, stride_mh, BLOCK_H, D)
 
 
 def supported(q: torch.Tensor, caches: tuple[torch.Tensor, ...], heads: int, block_h: int, dim: int, window: int,
@@ -449,18 +338,13 @@ def supported(q: torch.Tensor, caches: tuple[torch.Tensor, ...], heads: int, blo
 
 
 def launch(grid: tuple[int, int], args: tuple, *, window: int, wrap: bool, dim: int, block_e: int,
-           num_buf: int, ws: bool = False, finish: tuple | None = None) -> bool:
-    """Launch over `grid` with `_sparse_attn_kernel`'s runtime arguments less its bf16 views. ws: the
-    warp-specialized kernel, which with `finish` = (sink, inv_freq, out, zeroed int32 counters, one per
-    program of grid axis 0, nope) also merges the splits and writes `out`. Returns whether it did (else the
-    caller runs the combine launch on the partials)."""
+           num_buf: int, ws: bool = False) -> None:
+    """Launch over `grid` with `_sparse_attn_kernel`'s runtime arguments less its bf16 views; ws: the
+    warp-specialized kernel."""
     consts = dict(WIN=window, WRAP=wrap, D=dim, BLOCK_H=BLOCK_H, BLOCK_E=block_e, NUM_BUF=num_buf, SKIP=PROBE_SKIP,
                   num_warps=NUM_WARPS)
-    if not ws or finish is None:
+    if ws:
+        _sparse_attn_ws_kernel[grid](*args, **consts, maxnreg=WS_MAXNREG)
+    else:
         _sparse_attn_async_kernel[grid](*args, **consts)
-        return False
-    sink, inv_freq, out, counts, nope = finish
-    fused = FUSED_MERGE and grid[1] <= FUSE_MAX_SPLITS
-    _sparse_attn_ws_kernel[grid](*args, sink, inv_freq, out, counts, out.stride(0), out.stride(1), **consts,
-                                 NOPE=nope, FUSED=fused, maxnreg=WS_MAXNREG)
-    return fused
+

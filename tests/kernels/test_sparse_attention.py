@@ -154,28 +154,3 @@ def test_hopper_ring_kernel_prefill_matches_reference(tuning, assert_rel_close):
     got = kern.sparse_attention_prefill(q, kv, comp, idx, positions, sink, freq, cfg, tuning=tuning,
                                         out=torch.full_like(q, float("nan")))
     assert_rel_close(got, want, TOL[torch.bfloat16])
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize(("name", "batch"), [("pro", 32), ("flash", 32)])  # 2 and 4 splits per head block
-def test_in_kernel_split_merge_repeats_bit_for_bit_and_leaves_its_counters_at_zero(name, batch, assert_rel_close):
-    """The warp-specialized kernel merges a head block's splits itself: the split that draws the last ticket
-    of a per-block counter sums every partial in split order. Which split finishes last varies from launch to
-    launch, so repeated launches must still agree bit for bit (and with the reference), and every counter
-    must be back at 0 (a counter left behind hands the next launch's merge to the wrong split)."""
-    cfg = AttentionConfig.from_name(name)
-    tuning = next(t for t in RING if t.ws and t.target_programs == 132 and t.block_e == 64)
-    inp = make_decode_inputs(cfg, batch, 200000, device="cuda", seed=batch, ragged=True)
-    idx = _indices(inp, cfg)
-    args = (inp.q, inp.window_kv, inp.comp_kv, idx, inp.positions, inp.sink, inp.inv_freq, cfg)
-    splits, _ = kern.split_plan(batch * cfg.n_heads // tuning.block_h, cfg.window + cfg.index_topk, tuning)
-    assert 1 < splits <= hopper.FUSE_MAX_SPLITS, "this test must run the in-kernel merge"
-    outs = [kern.sparse_attention(*args, tuning=tuning, out=torch.full_like(inp.q, float("nan"))) for _ in range(4)]
-    assert all(torch.equal(outs[0], o) for o in outs[1:])
-    assert_rel_close(outs[0], ref.sparse_attention(*args), TOL[torch.bfloat16])
-    assert not kern.split_counters(1, inp.q.device).any()
-    hopper.FUSED_MERGE = False
-    try:  # the combine launch on the same partials agrees to within rounding
-        assert_rel_close(kern.sparse_attention(*args, tuning=tuning), outs[0], 1e-2)
-    finally:
-        hopper.FUSED_MERGE = True
