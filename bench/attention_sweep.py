@@ -92,23 +92,8 @@ def sweep_case(bench: Bench, cfg: AttentionConfig, batch: int, full: bool, best:
                 continue
             if err < 3e-2 and row.p50 < best.get(((fp8, busy), cfg.name), (float("inf"), None))[0]:
                 best[(fp8, busy), cfg.name] = (row.p50, t)
-            if gluon_only and t.ws:
-                ws_variants(bench, args, t, shape, label, nbytes, flops, want, sub)
     del inp, win, comp
     torch.cuda.empty_cache()
-
-
-def ws_variants(bench: Bench, args: tuple, t: AttnTuning, shape: str, label: str, nbytes: float, flops: float,
-                want: torch.Tensor, sub: slice) -> None:
-    """The warp-specialized kernel with each of its two newer steps in its older form (round 7, call 5)."""
-    for arrive_each, staged in ((False, False), (True, False), (False, True)):
-        hopper.WS_ARRIVE_EACH, hopper.WS_STAGED = arrive_each, staged
-        try:
-            err = rel_err(sparse_attention(*args, tuning=t)[sub], want)
-            bench.add("sparse_attention", f"{label} {t} arrive_each={arrive_each} staged={staged}", shape, label,
-                      lambda a=args, tt=t: sparse_attention(*a, tuning=tt), nbytes, flops, f"err {err:.1e}")
-        finally:
-            hopper.WS_ARRIVE_EACH, hopper.WS_STAGED = True, True
 
 
 PROBE_MASKS = {0: "all stages", 1: "no copies (ring refills)", 2: "no QK", 4: "no softmax", 8: "no PV",
