@@ -1,0 +1,72 @@
+"""The Gluon attention kernels compiled for Hopper (sm_90a) on the CPU, down to ptxas: no GPU needed, so CI
+sees a kernel that stops compiling, spills registers or outgrows shared memory before the H200 does.
+(The Gluon kernels do not run in the interpreter; their numerics are GPU-tested in test_sparse_attention.)
+Each compile runs in a child process: under TRITON_INTERPRET=1 (set for the CPU suite) @jit functions are
+interpreter objects that the compiler cannot take. It compiles with the Triton pinned here (3.9); the H200
+image has 3.6, whose register allocation differs (3.6 spilled 140 bytes with a 24-register copier where 3.9
+did not), so the GPU runs stay the word on 3.6."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wholerepo.kernels.sparse_attention import GPU_CANDIDATES
+
+SHARED_LIMIT = 227 * 1024  # an H100/H200 block's opt-in shared memory
+POINTERS = {"q_ptr": "*bf16", "win_ptr": "*bf16", "comp_ptr": "*bf16", "ind_ptr": "*i32", "pos_ptr": "*i64",
+            "acc_ptr": "*fp32", "ml_ptr": "*fp32"}
+SCALARS = {"win_mod": "i64", "scale_log2": "fp32", "stride_wb": "i64", "stride_cb": "i64"}  # the rest: i32
+SHAPES = sorted({(t.block_e, t.ring, t.ws) for t in GPU_CANDIDATES if t.ring})
+
+
+def compile_report(block_e: int, ring: int, ws: bool, workdir: str) -> dict:
+    """Compile one shape of the Gluon kernel for sm_90 (every pointer and stride 16-divisible, as launches
+    are) and run ptxas -v on its PTX: registers, spilled bytes, shared bytes, and which instructions it has."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.backends.nvidia.compiler import get_ptxas
+    from triton.experimental.gluon._runtime import GluonASTSource
+
+    from wholerepo.kernels import sparse_attention_hopper as hopper
+
+    kernel = hopper._sparse_attn_ws_kernel if ws else hopper._sparse_attn_async_kernel
+    constants = dict(WIN=128, WRAP=True, D=512, BLOCK_H=hopper.BLOCK_H, BLOCK_E=block_e, NUM_BUF=ring, SKIP=0)
+    sig = {n: "constexpr" if n in constants else POINTERS.get(n) or SCALARS.get(n, "i32") for n in kernel.arg_names}
+    attrs = {(kernel.arg_names.index(n),): [["tt.divisibility", 16]] for n, t in sig.items()
+             if t not in ("constexpr", "fp32")}
+    options = {"num_warps": hopper.NUM_WARPS, **({"maxnreg": hopper.WS_MAXNREG} if ws else {})}
+    compiled = triton.compile(GluonASTSource(kernel, sig, constexprs=constants, attrs=attrs),
+                              target=GPUTarget("cuda", 90, 32), options=options)
+    ptx = compiled.asm["ptx"]
+    src = Path(workdir) / "kernel.ptx"
+    src.write_text(ptx)
+    out = subprocess.run([get_ptxas(90).path, "-v", "--gpu-name=sm_90a", str(src), "-o", str(src.with_suffix(".o"))],
+                         capture_output=True, text=True, check=True)
+    log = out.stdout + out.stderr
+    return {"registers": int(re.search(r"Used (\d+) registers", log).group(1)),
+            "spilled": sum(int(n) for n in re.findall(r"(\d+) bytes spill (?:stores|loads)", log)),
+            "shared": compiled.metadata.shared, "wgmma": "wgmma.mma_async" in ptx, "setmaxnreg": "setmaxnreg" in ptx}
+
+
+@pytest.mark.parametrize(("block_e", "ring", "ws"), SHAPES, ids=[f"e{e}-ring{r}-ws{int(w)}" for e, r, w in SHAPES])
+def test_gluon_attention_kernel_compiles_for_hopper_without_spills(block_e, ring, ws, tmp_path):
+    """Every ring shape the defaults and the GPU sweep may pick: ptxas reports no spilled bytes, shared memory
+    fits a block, the dots are wgmma, and the warp-specialized form moves registers between its partitions
+    (setmaxnreg), as the H200 timings assume."""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    call = (f"import json, runpy; f = runpy.run_path({__file__!r})['compile_report']; "
+            f"print(json.dumps(f({block_e}, {ring}, {bool(ws)}, {str(tmp_path)!r})))")
+    run = subprocess.run([sys.executable, "-c", call], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert report["spilled"] == 0, f"ptxas spilled {report['spilled']} bytes ({report['registers']} registers)"
+    assert report["shared"] <= SHARED_LIMIT
+    assert report["wgmma"]
+    assert report["setmaxnreg"] == bool(ws)
