@@ -352,7 +352,8 @@ def _seesaw_lead(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_r
     s_init = gl.zeros([BLOCK_H, BLOCK_E], gl.float32, layout=s_layout)
     mbarrier.wait(q_ready, 0)
     for j in range(n_pairs):
-        t0 = 2 * j
+        t0 = 2 * j + (j & 1)  # this warpgroup's tile of the pair: the two swap slots every pair (see below)
+        t1 = 4 * j + 1 - t0
         _, _, live = _entry_live(lo + t0 * BLOCK_E, hi, pos, ind_b, WIN, BLOCK_E, gl.SliceLayout(0, s_layout))
         mbarrier.wait(ready.index(t0 % NUM_BUF), (t0 // NUM_BUF) & 1)
         fence_async_shared()
@@ -380,11 +381,11 @@ def _seesaw_lead(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_r
         beta = gl.exp2(m_a - gl.where(m_b == float("-inf"), 0.0, m_b))
         den = den * beta
         acc = acc * gl.convert_layout(beta, gl.SliceLayout(1, o_layout))[:, None]
-        kv1 = ring.index((t0 + 1) % NUM_BUF)
+        kv1 = ring.index(t1 % NUM_BUF)
         acc = warpgroup_mma(p_smem.index(1), kv1.slice(0, D // 2, dim=1), acc, is_async=True)
         acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
         async_copy.mbarrier_arrive(p1_free, increment_count=False)
-        async_copy.mbarrier_arrive(free.index((t0 + 1) % NUM_BUF), increment_count=False)
+        async_copy.mbarrier_arrive(free.index(t1 % NUM_BUF), increment_count=False)
         m_prev = m_b
     mbarrier.wait(done, 0)
     return acc, m_prev, den + l_smem.load(rows)
@@ -409,7 +410,8 @@ def _seesaw_follow(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a
     s_init = gl.zeros([BLOCK_H, BLOCK_E], gl.float32, layout=s_layout)
     mbarrier.wait(q_ready, 0)
     for j in range(n_pairs):
-        t1 = 2 * j + 1
+        t1 = 2 * j + 1 - (j & 1)  # the tile the first warpgroup does not take
+        t0 = 4 * j + 1 - t1
         _, _, live = _entry_live(lo + t1 * BLOCK_E, hi, pos, ind_b, WIN, BLOCK_E, gl.SliceLayout(0, s_layout))
         mbarrier.wait(ready.index(t1 % NUM_BUF), (t1 // NUM_BUF) & 1)
         fence_async_shared()
@@ -421,10 +423,6 @@ def _seesaw_follow(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a
         fence_async_shared()  # P0 and the even tile, published by the first warpgroup, are read by wgmma
         m_a = m_smem.index(0).load(rows)
         alpha = gl.exp2(m_prev - gl.where(m_a == float("-inf"), 0.0, m_a))
-        den = den * alpha
-        acc = acc * gl.convert_layout(alpha, gl.SliceLayout(1, o_layout))[:, None]
-        kv0 = ring.index((t1 - 1) % NUM_BUF)
-        acc = warpgroup_mma(p_smem.index(0), kv0.slice(D // 2, D // 2, dim=1), acc, is_async=True)
         m_b = gl.maximum(m_a, gl.max(s, axis=1))
         m_safe = gl.where(m_b == float("-inf"), 0.0, m_b)
         p = gl.exp2(s - m_safe[:, None])
@@ -435,9 +433,13 @@ def _seesaw_follow(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a
         fence_async_shared()
         _cta_barrier()
         mbarrier.arrive(b_ready, count=1)
+        den = den * alpha
+        acc = acc * gl.convert_layout(alpha, gl.SliceLayout(1, o_layout))[:, None]
+        kv0 = ring.index(t0 % NUM_BUF)
+        acc = warpgroup_mma(p_smem.index(0), kv0.slice(D // 2, D // 2, dim=1), acc, is_async=True)
         acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
         async_copy.mbarrier_arrive(p0_free, increment_count=False)
-        async_copy.mbarrier_arrive(free.index((t1 - 1) % NUM_BUF), increment_count=False)
+        async_copy.mbarrier_arrive(free.index(t0 % NUM_BUF), increment_count=False)
         den = den * beta + gl.sum(p, axis=1)
         acc = acc * gl.convert_layout(beta, gl.SliceLayout(1, o_layout))[:, None]
         acc = warpgroup_mma(p_smem.index(1), kv1.slice(D // 2, D // 2, dim=1), acc, is_async=True)
@@ -464,7 +466,10 @@ def _sparse_attn_seesaw_kernel(
     """The warp-specialized kernel with FlashMLA's "seesaw" schedule: the two math warpgroups are partitions
     of their own and take alternate tiles (each the whole S of its tile, so no row max crosses warpgroups
     every tile), passing P and the running max through shared memory and mbarriers, so one warpgroup's
-    softmax runs under the other's dots. A split's tile count is padded to even with a zero-filled tile."""
+    softmax runs under the other's dots. A split's tile count is padded to even with a zero-filled tile.
+    The warpgroups swap tiles (and so ring slots) every pair: with 2 slots and fixed roles, each one's slot was
+    loop-invariant, the compiler hoisted the wgmma descriptors of all 32 QK steps out of the loop, and ptxas
+    spilled 1.6 KB of them."""
     tile_layout: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=128, element_bitwidth=16, rank=2)
     p_layout: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=min(128, 2 * BLOCK_E), element_bitwidth=16,
                                                   rank=2)
