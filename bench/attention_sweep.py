@@ -49,7 +49,7 @@ def grid(busy: bool, gluon_only: bool = False) -> list[AttnTuning]:
     busy launches splits sized to whole waves (Pro B=32: 64 query-head blocks, so 132 programs = 2-3 splits)."""
     # ring > 0: the Gluon kernel (sparse_attention_hopper.py), its gathered tiles copied ring-1 tiles ahead
     if not busy and gluon_only:
-        return [AttnTuning(64, 32, 8, 2, min_tiles=mt, ring=2, ws=ws) for mt, ws in itertools.product((1, 2), (0, 1, 2))]
+        return [AttnTuning(64, 32, 8, 2, min_tiles=mt, ring=2, ws=ws) for mt, ws in itertools.product((1, 2), (False, True))]
     if not busy:
         return [*(AttnTuning(64, be, 8, 2, min_tiles=1, dv_split=dv) for be, dv in itertools.product((16, 32), (1, 2))),
                 *(AttnTuning(64, 32, 8, 2, min_tiles=mt, ring=2) for mt in (1, 2))]
@@ -57,8 +57,7 @@ def grid(busy: bool, gluon_only: bool = False) -> list[AttnTuning]:
     # that leaves no partial wave, 2 splits = 128 programs, against 3 = 192 programs = 1.45 waves)
     if gluon_only:  # the Gluon kernel's shapes alone, bf16 rows (its only layout)
         # (32-entry tiles, 2-4 slots, warp-specialized: 46.4 µs at Pro B=32 against 37.3 with 64: round 7, call 1)
-        return [*(AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=2, ring=2, ws=ws) for ws in (0, 1, 2)),
-                AttnTuning(64, 32, 8, 2, target_programs=132, min_tiles=4, ring=4, ws=2)]
+        return [AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=2, ring=2, ws=ws) for ws in (False, True)]
     return [*(AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=mt) for mt in (4, 9)),
             *(AttnTuning(64, 32, 8, 2, target_programs=132, min_tiles=mt) for mt in (8, 18)),
             AttnTuning(64, 32, 8, 2, min_tiles=8),

@@ -48,7 +48,7 @@ class AttnTuning:
     min_tiles: int = 4  # per split: each split writes a [block_h, D] fp32 partial, so keep splits long
     dv_split: int = 1  # programs per (head block, split), each accumulating D/dv_split output dims
     ring: int = 0  # > 0: on Hopper with bf16 rows, the Gluon kernel with this many cp.async ring slots
-    ws: int = 0  # with ring > 0: 1 its warp-specialized form (a copier warpgroup feeds the two math ones), 2 seesaw
+    ws: bool = False  # with ring > 0: its warp-specialized form (a copier warpgroup feeds the two math ones)
 
 
 # Block shapes the H200 sweep (bench/kernels.py --sweep) picks among; the GPU tests check every one.
@@ -67,10 +67,8 @@ GPU_CANDIDATES = (
     AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=2, ring=2),
     AttnTuning(64, 32, 8, 2, target_programs=132, min_tiles=4, ring=3),
     AttnTuning(64, 32, 8, 2, min_tiles=2, ring=2),
-    AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=2, ring=2, ws=1),
-    AttnTuning(64, 32, 8, 2, min_tiles=2, ring=2, ws=1),
-    AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=2, ring=2, ws=2),
-    AttnTuning(64, 32, 8, 2, target_programs=132, min_tiles=4, ring=4, ws=2),
+    AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=2, ring=2, ws=True),
+    AttnTuning(64, 32, 8, 2, min_tiles=2, ring=2, ws=True),
 )
 BUSY_HEAD_ROWS = 32 * 64  # query-heads in a launch from which long splits pay (batch 32 x 64 heads)
 

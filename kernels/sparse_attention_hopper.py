@@ -37,10 +37,7 @@ PROBE_SKIP = 0
 NUM_WARPS = 8  # two warpgroups, each owning half of S's entry columns and half of the output dims
 PRODUCER_WARPS = gl.constexpr(4)  # the warp-specialized kernel's copier: one warpgroup (registers move by warpgroup)
 PRODUCER_REGS = gl.constexpr(40)
-WS_MAXNREG = 168
-SEESAW_WARPS = gl.constexpr(4)  # the seesaw kernel's second math warpgroup, a partition of its own
-SEESAW_REGS = gl.constexpr(240)
-SEESAW_COPIER_REGS = gl.constexpr(24)  # 2 x 240 + 24 = 504 a thread-slot: 168 x 3 at launch  # 65,536 registers over 12 warps at launch; the math warpgroups then take what the copier frees
+WS_MAXNREG = 168  # 65,536 registers over 12 warps at launch; the math warpgroups then take what the copier frees
 
 
 @gluon.jit
@@ -333,196 +330,6 @@ def _sparse_attn_ws_kernel(
                     ml_ptr + b * stride_mb + split * stride_ms, h0, stride_ah, stride_mh, BLOCK_H, D)
 
 
-@gluon.jit
-def _seesaw_lead(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_ready, b_ready, p0_free, p1_free,
-                 done, ind_b, pos, lo, hi, n_pairs, scale_log2, WIN: gl.constexpr, D: gl.constexpr,
-                 BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr, NUM_BUF: gl.constexpr):
-    """Seesaw, first warpgroup (output dims 0..D/2): per pair of tiles it scores the even tile over all D
-    dims (its row max stays inside the warpgroup), publishes P0 and the new max m_a, adds P0·V0 to its half
-    while the other warpgroup scores the odd tile, then rescales to the other's max m_b and adds P1·V1.
-    Returns its half of the accumulator, the final max and its part of the denominator plus the other's."""
-    s_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
-                                                       instr_shape=[16, BLOCK_E, 16])
-    o_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
-                                                       instr_shape=[16, D // 2, 16])
-    rows: gl.constexpr = gl.SliceLayout(1, s_layout)
-    m_prev = gl.full([BLOCK_H], float("-inf"), gl.float32, layout=rows)
-    den = gl.zeros([BLOCK_H], gl.float32, layout=rows)
-    acc = gl.zeros([BLOCK_H, D // 2], gl.float32, layout=o_layout)
-    s_init = gl.zeros([BLOCK_H, BLOCK_E], gl.float32, layout=s_layout)
-    mbarrier.wait(q_ready, 0)
-    for j in range(n_pairs):
-        t0 = 2 * j + (j & 1)  # this warpgroup's tile of the pair: the two swap slots every pair (see below)
-        t1 = 4 * j + 1 - t0
-        _, _, live = _entry_live(lo + t0 * BLOCK_E, hi, pos, ind_b, WIN, BLOCK_E, gl.SliceLayout(0, s_layout))
-        mbarrier.wait(ready.index(t0 % NUM_BUF), (t0 // NUM_BUF) & 1)
-        fence_async_shared()
-        kv0 = ring.index(t0 % NUM_BUF)
-        s = warpgroup_mma(q_smem, kv0.permute((1, 0)), s_init, use_acc=False, is_async=True)
-        s = warpgroup_mma_wait(num_outstanding=0, deps=(s,))
-        s = gl.where(live[None, :], s * scale_log2, float("-inf"))
-        m_a = gl.maximum(m_prev, gl.max(s, axis=1))
-        m_safe = gl.where(m_a == float("-inf"), 0.0, m_a)  # all masked so far: keep exp2 finite
-        p = gl.exp2(s - m_safe[:, None])
-        alpha = gl.exp2(m_prev - m_safe)
-        den = den * alpha + gl.sum(p, axis=1)
-        acc = acc * gl.convert_layout(alpha, gl.SliceLayout(1, o_layout))[:, None]
-        mbarrier.wait(p0_free, (j & 1) ^ 1)  # the other warpgroup is done with the last pair's P0 and m_a
-        p_smem.index(0).store(p.to(gl.bfloat16))
-        m_smem.index(0).store(m_a)
-        fence_async_shared()
-        _cta_barrier()
-        mbarrier.arrive(a_ready, count=1)
-        acc = warpgroup_mma(p_smem.index(0), kv0.slice(0, D // 2, dim=1), acc, is_async=True)
-        mbarrier.wait(b_ready, j & 1)
-        m_b = m_smem.index(1).load(rows)
-        acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
-        async_copy.mbarrier_arrive(free.index(t0 % NUM_BUF), increment_count=False)
-        beta = gl.exp2(m_a - gl.where(m_b == float("-inf"), 0.0, m_b))
-        den = den * beta
-        acc = acc * gl.convert_layout(beta, gl.SliceLayout(1, o_layout))[:, None]
-        kv1 = ring.index(t1 % NUM_BUF)
-        acc = warpgroup_mma(p_smem.index(1), kv1.slice(0, D // 2, dim=1), acc, is_async=True)
-        acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
-        async_copy.mbarrier_arrive(p1_free, increment_count=False)
-        async_copy.mbarrier_arrive(free.index(t1 % NUM_BUF), increment_count=False)
-        m_prev = m_b
-    mbarrier.wait(done, 0)
-    return acc, m_prev, den + l_smem.load(rows)
-
-
-@gluon.jit
-def _seesaw_follow(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_ready, b_ready, p0_free, p1_free,
-                   done, ind_b, pos, lo, hi, n_pairs, scale_log2, acc_b, h0, stride_ah, WIN: gl.constexpr,
-                   D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr, NUM_BUF: gl.constexpr):
-    """Seesaw, second warpgroup (output dims D/2..D): scores the odd tile of each pair while the first scores
-    the even one; on the first's m_a it rescales and adds P0·V0 to its half, and under that dot computes the
-    odd tile's softmax against max(m_a, its row max) = m_b, publishes P1 and m_b, then adds P1·V1. Writes its
-    half of the partial itself and hands its denominator to the first warpgroup."""
-    s_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
-                                                       instr_shape=[16, BLOCK_E, 16])
-    o_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
-                                                       instr_shape=[16, D // 2, 16])
-    rows: gl.constexpr = gl.SliceLayout(1, s_layout)
-    m_prev = gl.full([BLOCK_H], float("-inf"), gl.float32, layout=rows)
-    den = gl.zeros([BLOCK_H], gl.float32, layout=rows)
-    acc = gl.zeros([BLOCK_H, D // 2], gl.float32, layout=o_layout)
-    s_init = gl.zeros([BLOCK_H, BLOCK_E], gl.float32, layout=s_layout)
-    mbarrier.wait(q_ready, 0)
-    for j in range(n_pairs):
-        t1 = 2 * j + 1 - (j & 1)  # the tile the first warpgroup does not take
-        t0 = 4 * j + 1 - t1
-        _, _, live = _entry_live(lo + t1 * BLOCK_E, hi, pos, ind_b, WIN, BLOCK_E, gl.SliceLayout(0, s_layout))
-        mbarrier.wait(ready.index(t1 % NUM_BUF), (t1 // NUM_BUF) & 1)
-        fence_async_shared()
-        kv1 = ring.index(t1 % NUM_BUF)
-        s = warpgroup_mma(q_smem, kv1.permute((1, 0)), s_init, use_acc=False, is_async=True)
-        s = warpgroup_mma_wait(num_outstanding=0, deps=(s,))
-        s = gl.where(live[None, :], s * scale_log2, float("-inf"))
-        mbarrier.wait(a_ready, j & 1)
-        fence_async_shared()  # P0 and the even tile, published by the first warpgroup, are read by wgmma
-        m_a = m_smem.index(0).load(rows)
-        alpha = gl.exp2(m_prev - gl.where(m_a == float("-inf"), 0.0, m_a))
-        m_b = gl.maximum(m_a, gl.max(s, axis=1))
-        m_safe = gl.where(m_b == float("-inf"), 0.0, m_b)
-        p = gl.exp2(s - m_safe[:, None])
-        beta = gl.exp2(m_a - m_safe)
-        mbarrier.wait(p1_free, (j & 1) ^ 1)  # the first warpgroup is done with the last pair's P1 and m_b
-        p_smem.index(1).store(p.to(gl.bfloat16))
-        m_smem.index(1).store(m_b)
-        fence_async_shared()
-        _cta_barrier()
-        mbarrier.arrive(b_ready, count=1)
-        den = den * alpha
-        acc = acc * gl.convert_layout(alpha, gl.SliceLayout(1, o_layout))[:, None]
-        kv0 = ring.index(t0 % NUM_BUF)
-        acc = warpgroup_mma(p_smem.index(0), kv0.slice(D // 2, D // 2, dim=1), acc, is_async=True)
-        acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
-        async_copy.mbarrier_arrive(p0_free, increment_count=False)
-        async_copy.mbarrier_arrive(free.index(t0 % NUM_BUF), increment_count=False)
-        den = den * beta + gl.sum(p, axis=1)
-        acc = acc * gl.convert_layout(beta, gl.SliceLayout(1, o_layout))[:, None]
-        acc = warpgroup_mma(p_smem.index(1), kv1.slice(D // 2, D // 2, dim=1), acc, is_async=True)
-        acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
-        async_copy.mbarrier_arrive(free.index(t1 % NUM_BUF), increment_count=False)
-        m_prev = m_b
-    offs_h = h0 + gl.arange(0, BLOCK_H, layout=gl.SliceLayout(1, o_layout))
-    offs_v = D // 2 + gl.arange(0, D // 2, layout=gl.SliceLayout(0, o_layout))
-    gl.store(acc_b + offs_h[:, None] * stride_ah + offs_v[None, :], acc)
-    l_smem.store(den)
-    _cta_barrier()
-    mbarrier.arrive(done, count=1)
-
-
-@gluon.jit
-def _sparse_attn_seesaw_kernel(
-    q_ptr, win_ptr, comp_ptr, ind_ptr, pos_ptr, acc_ptr, ml_ptr,
-    H, K, split_len, win_mod, scale_log2,
-    stride_qb, stride_qh, stride_wb, stride_wr, stride_cb, stride_cr, stride_ib,
-    stride_ab, stride_ah, stride_as, stride_mb, stride_mh, stride_ms,
-    WIN: gl.constexpr, WRAP: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr,
-    NUM_BUF: gl.constexpr, SKIP: gl.constexpr,
-):
-    """The warp-specialized kernel with FlashMLA's "seesaw" schedule: the two math warpgroups are partitions
-    of their own and take alternate tiles (each the whole S of its tile, so no row max crosses warpgroups
-    every tile), passing P and the running max through shared memory and mbarriers, so one warpgroup's
-    softmax runs under the other's dots. A split's tile count is padded to even with a zero-filled tile.
-    The warpgroups swap tiles (and so ring slots) every pair: with 2 slots and fixed roles, each one's slot was
-    loop-invariant, the compiler hoisted the wgmma descriptors of all 32 QK steps out of the loop, and ptxas
-    spilled 1.6 KB of them."""
-    tile_layout: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=128, element_bitwidth=16, rank=2)
-    p_layout: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=min(128, 2 * BLOCK_E), element_bitwidth=16,
-                                                  rank=2)
-    n_hb = H // BLOCK_H
-    pid = gl.program_id(0)
-    b = (pid // n_hb).to(gl.int64)
-    h0 = (pid % n_hb) * BLOCK_H
-    split = gl.program_id(1)
-    pos = gl.load(pos_ptr + b)
-    ind_b = ind_ptr + b * stride_ib
-    lo = split * split_len
-    hi = gl.minimum(lo + split_len, WIN + K)
-    n_pairs = gl.cdiv(hi - lo, 2 * BLOCK_E)
-    acc_b = acc_ptr + b * stride_ab + split * stride_as
-
-    ring = gl.allocate_shared_memory(gl.bfloat16, [NUM_BUF, BLOCK_E, D], tile_layout)
-    q_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_H, D], tile_layout)
-    p_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_H, BLOCK_E], p_layout)
-    m_smem = gl.allocate_shared_memory(gl.float32, [2, BLOCK_H], gl.SwizzledSharedLayout(1, 1, 1, order=[0]))
-    l_smem = gl.allocate_shared_memory(gl.float32, [BLOCK_H], gl.SwizzledSharedLayout(1, 1, 1, order=[0]))
-    ready = gl.allocate_shared_memory(gl.int64, [NUM_BUF, 1], mbarrier.MBarrierLayout())
-    free = gl.allocate_shared_memory(gl.int64, [NUM_BUF, 1], mbarrier.MBarrierLayout())
-    sync = gl.allocate_shared_memory(gl.int64, [6, 1], mbarrier.MBarrierLayout())
-    q_ready, a_ready, b_ready, p0_free, p1_free, done = (sync.index(0), sync.index(1), sync.index(2),
-                                                         sync.index(3), sync.index(4), sync.index(5))
-    for i in gl.static_range(NUM_BUF):
-        mbarrier.init(ready.index(i), count=PRODUCER_WARPS * 32)
-        mbarrier.init(free.index(i), count=2 * gl.num_warps() * 32)  # every thread of both math warpgroups
-    mbarrier.init(q_ready, count=PRODUCER_WARPS * 32)
-    mbarrier.init(a_ready, count=1)
-    mbarrier.init(b_ready, count=1)
-    mbarrier.init(p0_free, count=gl.num_warps() * 32)
-    mbarrier.init(p1_free, count=gl.num_warps() * 32)
-    mbarrier.init(done, count=1)
-
-    acc, m_i, den = gl.warp_specialize([
-        (_seesaw_lead, (ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_ready, b_ready, p0_free,
-                        p1_free, done, ind_b, pos, lo, hi, n_pairs, scale_log2, WIN, D, BLOCK_H, BLOCK_E, NUM_BUF)),
-        (_seesaw_follow, (ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_ready, b_ready, p0_free,
-                          p1_free, done, ind_b, pos, lo, hi, n_pairs, scale_log2, acc_b, h0, stride_ah, WIN, D,
-                          BLOCK_H, BLOCK_E, NUM_BUF)),
-        (_ws_copier, (ring, q_smem, ready, free, q_ready, q_ptr + b * stride_qb + h0 * stride_qh,
-                      win_ptr + b * stride_wb, comp_ptr + b * stride_cb, ind_b, pos, lo, hi, 2 * n_pairs, stride_qh,
-                      stride_wr, stride_cr, WIN, WRAP, D, BLOCK_H, BLOCK_E, NUM_BUF, SKIP)),
-    ], [SEESAW_WARPS, PRODUCER_WARPS], [SEESAW_REGS, SEESAW_COPIER_REGS])
-    offs_h = h0 + gl.arange(0, BLOCK_H, layout=gl.SliceLayout(1, acc.type.layout))
-    offs_v = gl.arange(0, D // 2, layout=gl.SliceLayout(0, acc.type.layout))
-    gl.store(acc_b + offs_h[:, None] * stride_ah + offs_v[None, :], acc)
-    ml = ml_ptr + b * stride_mb + split * stride_ms + (h0 + gl.arange(0, BLOCK_H, layout=m_i.type.layout)) * stride_mh
-    gl.store(ml, m_i)
-    gl.store(ml + 1, den)
-
-
 def supported(q: torch.Tensor, caches: tuple[torch.Tensor, ...], heads: int, block_h: int, dim: int, window: int,
               win_mod: int, no_wrap: int, block_e: int) -> bool:
     """Whether this kernel can run the launch: a Hopper GPU, bf16 q and rows (16-byte aligned, as the copies
@@ -535,14 +342,13 @@ def supported(q: torch.Tensor, caches: tuple[torch.Tensor, ...], heads: int, blo
 
 
 def launch(grid: tuple[int, int], args: tuple, *, window: int, wrap: bool, dim: int, block_e: int,
-           num_buf: int, ws: int = 0) -> None:
-    """Launch over `grid` with `_sparse_attn_kernel`'s runtime arguments less its bf16 views; ws 1: the
-    warp-specialized kernel, 2: its seesaw form."""
-    consts = dict(WIN=window, WRAP=wrap, D=dim, BLOCK_H=BLOCK_H, BLOCK_E=block_e, NUM_BUF=num_buf, SKIP=PROBE_SKIP)
-    if ws == 2:
-        _sparse_attn_seesaw_kernel[grid](*args, **consts, num_warps=4, maxnreg=WS_MAXNREG)
-    elif ws:
-        _sparse_attn_ws_kernel[grid](*args, **consts, num_warps=NUM_WARPS, maxnreg=WS_MAXNREG)
+           num_buf: int, ws: bool = False) -> None:
+    """Launch over `grid` with `_sparse_attn_kernel`'s runtime arguments less its bf16 views; ws: the
+    warp-specialized kernel."""
+    consts = dict(WIN=window, WRAP=wrap, D=dim, BLOCK_H=BLOCK_H, BLOCK_E=block_e, NUM_BUF=num_buf, SKIP=PROBE_SKIP,
+                  num_warps=NUM_WARPS)
+    if ws:
+        _sparse_attn_ws_kernel[grid](*args, **consts, maxnreg=WS_MAXNREG)
     else:
-        _sparse_attn_async_kernel[grid](*args, **consts, num_warps=NUM_WARPS)
+        _sparse_attn_async_kernel[grid](*args, **consts)
 
