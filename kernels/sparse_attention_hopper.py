@@ -114,6 +114,31 @@ def _online_softmax(s, live, m_i, l_rows, scale_log2, o_layout: gl.constexpr):
 
 
 @gluon.jit
+def _tile_dots(q_smem, kv, p_smem, s_init, live, m_i, l_rows, acc, scale_log2, t, o_layout: gl.constexpr,
+               SKIP: gl.constexpr):
+    """One landed tile: S = Q·Kᵀ, the online softmax, P through shared memory (each warpgroup writes its
+    columns, one barrier: inside a warp-specialized partition it syncs that partition only), acc += P·V.
+    The SKIP bits leave stages out for timing probes."""
+    if SKIP & SKIP_QK:
+        s = s_init + t
+    else:
+        s = warpgroup_mma(q_smem, kv.permute((1, 0)), s_init, use_acc=False, is_async=True)
+        s = warpgroup_mma_wait(num_outstanding=0, deps=(s,))
+    if SKIP & SKIP_SOFTMAX:
+        p = s
+    else:
+        p, m_i, l_rows, alpha = _online_softmax(s, live, m_i, l_rows, scale_log2, o_layout)
+        acc = acc * alpha
+    p_smem.store(p.to(gl.bfloat16))
+    fence_async_shared()
+    _cta_barrier()
+    if not SKIP & SKIP_PV:
+        acc = warpgroup_mma(p_smem, kv, acc, is_async=True)
+        acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
+    return m_i, l_rows, acc
+
+
+@gluon.jit
 def _sparse_attn_async_kernel(
     q_ptr, win_ptr, comp_ptr, ind_ptr, pos_ptr, acc_ptr, ml_ptr,
     H, K, split_len, win_mod, scale_log2,
@@ -181,23 +206,8 @@ def _sparse_attn_async_kernel(
             lo + (t + NUM_BUF) * BLOCK_E, hi, pos, ind_b, stride_wr, stride_cr, WIN, WRAP, D, BLOCK_E, copy_layout,
             SKIP)
         _wait_tile(NUM_BUF - 1)  # tile t
-        kv = ring.index(t % NUM_BUF)
-        if SKIP & SKIP_QK:
-            s = s_init + t
-        else:
-            s = warpgroup_mma(q_smem, kv.permute((1, 0)), s_init, use_acc=False, is_async=True)
-            s = warpgroup_mma_wait(num_outstanding=0, deps=(s,))
-        if SKIP & SKIP_SOFTMAX:
-            p = s
-        else:
-            p, m_i, l_rows, alpha = _online_softmax(s, live, m_i, l_rows, scale_log2, o_layout)
-            acc = acc * alpha
-        p_smem.store(p.to(gl.bfloat16))
-        fence_async_shared()
-        _cta_barrier()
-        if not SKIP & SKIP_PV:
-            acc = warpgroup_mma(p_smem, kv, acc, is_async=True)
-            acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
+        m_i, l_rows, acc = _tile_dots(q_smem, ring.index(t % NUM_BUF), p_smem, s_init, live, m_i, l_rows, acc,
+                                      scale_log2, t, o_layout, SKIP)
     async_copy.wait_group(0)  # the zero-filled copies issued past the last tile
     _store_partials(acc, m_i, l_rows, acc_ptr + b * stride_ab + split * stride_as, ml_ptr + b * stride_mb + split * stride_ms,
                     h0, stride_ah, stride_mh, BLOCK_H, D)
@@ -256,23 +266,8 @@ def _ws_math(ring, q_smem, p_smem, ready, free, q_ready, ind_b, pos, lo, hi, n_t
         _, _, live = _entry_live(lo + t * BLOCK_E, hi, pos, ind_b, WIN, BLOCK_E, gl.SliceLayout(0, s_layout))
         mbarrier.wait(ready.index(slot), (t // NUM_BUF) & 1)
         fence_async_shared()  # the copies wrote through the generic proxy, the dots read through the async one
-        kv = ring.index(slot)
-        if SKIP & SKIP_QK:
-            s = s_init + t
-        else:
-            s = warpgroup_mma(q_smem, kv.permute((1, 0)), s_init, use_acc=False, is_async=True)
-            s = warpgroup_mma_wait(num_outstanding=0, deps=(s,))
-        if SKIP & SKIP_SOFTMAX:
-            p = s
-        else:
-            p, m_i, l_rows, alpha = _online_softmax(s, live, m_i, l_rows, scale_log2, o_layout)
-            acc = acc * alpha
-        p_smem.store(p.to(gl.bfloat16))
-        fence_async_shared()
-        _cta_barrier()  # the math warps only: a barrier inside a partition syncs that partition
-        if not SKIP & SKIP_PV:
-            acc = warpgroup_mma(p_smem, kv, acc, is_async=True)
-            acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
+        m_i, l_rows, acc = _tile_dots(q_smem, ring.index(slot), p_smem, s_init, live, m_i, l_rows, acc, scale_log2,
+                                      t, o_layout, SKIP)
         # every math thread arrives once its own dots are done (cp.async's noinc arrive: with no copy of its own
         # it arrives at once; `free` counts all of them): no partition barrier + one thread's arrive, -0.7 µs at
         # Pro B=32 (round 7, call 5). P is not stored again before both warpgroups are past this tile's PV: the
