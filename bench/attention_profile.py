@@ -3,7 +3,7 @@
 Usage (device machine): ncu --clock-control none -k regex:attn --section SpeedOfLight \\
     python3 bench/attention_profile.py --case pro:32 --tuning "64,64,8,2,132,2,1,2" [--runs 3]
 The tuning is AttnTuning's fields in order (block_h, block_e, num_warps, num_stages, target_programs,
-min_tiles, dv_split, ring); the default is the library's choice for the shape.
+min_tiles, dv_split, ring, ws as 0/1); the default is the library's choice for the shape.
 """
 
 from __future__ import annotations
