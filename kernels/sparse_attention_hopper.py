@@ -120,6 +120,19 @@ def _online_softmax(s, live, m_i, l_rows, scale_log2, o_layout: gl.constexpr):
 
 
 @gluon.jit
+def _program_work(H, K, split_len, pos_ptr, WIN: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr):
+    """What a program of grid (query x head block, split) works on: (query b as int64, first head, split,
+    query position, entries lo..hi of window + selected, tile count)."""
+    n_hb = H // BLOCK_H
+    pid = gl.program_id(0)
+    b = (pid // n_hb).to(gl.int64)  # b·stride passes 2^31 at batch 32 x 262,144 entries
+    split = gl.program_id(1)
+    lo = split * split_len
+    hi = gl.minimum(lo + split_len, WIN + K)
+    return b, (pid % n_hb) * BLOCK_H, split, gl.load(pos_ptr + b), lo, hi, gl.cdiv(hi - lo, BLOCK_E)
+
+
+@gluon.jit
 def _tile_dots(q_smem, kv, p_smem, s_init, live, m_i, l_rows, acc, scale_log2, t, o_layout: gl.constexpr,
                SKIP: gl.constexpr):
     """One landed tile: S = Q·Kᵀ, the online softmax, P through shared memory (each warpgroup writes its
@@ -169,18 +182,10 @@ def _sparse_attn_async_kernel(
     tile_layout: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=128, element_bitwidth=16, rank=2)
     live_layout: gl.constexpr = gl.SliceLayout(0, s_layout)
 
-    n_hb = H // BLOCK_H
-    pid = gl.program_id(0)
-    b = (pid // n_hb).to(gl.int64)  # b·stride passes 2^31 at batch 32 x 262,144 entries
-    h0 = (pid % n_hb) * BLOCK_H
-    split = gl.program_id(1)
-    pos = gl.load(pos_ptr + b)
+    b, h0, split, pos, lo, hi, n_tiles = _program_work(H, K, split_len, pos_ptr, WIN, BLOCK_H, BLOCK_E)
     win_b = win_ptr + b * stride_wb
     comp_b = comp_ptr + b * stride_cb
     ind_b = ind_ptr + b * stride_ib
-    lo = split * split_len
-    hi = gl.minimum(lo + split_len, WIN + K)
-    n_tiles = gl.cdiv(hi - lo, BLOCK_E)
 
     ring = gl.allocate_shared_memory(gl.bfloat16, [NUM_BUF, BLOCK_E, D], tile_layout)
     rows_layout: gl.constexpr = gl.SliceLayout(1, copy_layout)
@@ -297,16 +302,8 @@ def _sparse_attn_ws_kernel(
     tile_layout: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=128, element_bitwidth=16, rank=2)
     p_layout: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=min(128, 2 * BLOCK_E), element_bitwidth=16,
                                                   rank=2)
-    n_hb = H // BLOCK_H
-    pid = gl.program_id(0)
-    b = (pid // n_hb).to(gl.int64)
-    h0 = (pid % n_hb) * BLOCK_H
-    split = gl.program_id(1)
-    pos = gl.load(pos_ptr + b)
+    b, h0, split, pos, lo, hi, n_tiles = _program_work(H, K, split_len, pos_ptr, WIN, BLOCK_H, BLOCK_E)
     ind_b = ind_ptr + b * stride_ib
-    lo = split * split_len
-    hi = gl.minimum(lo + split_len, WIN + K)
-    n_tiles = gl.cdiv(hi - lo, BLOCK_E)
 
     ring = gl.allocate_shared_memory(gl.bfloat16, [NUM_BUF, BLOCK_E, D], tile_layout)
     q_smem = gl.allocate_shared_memory(gl.bfloat16, [BLOCK_H, D], tile_layout)
