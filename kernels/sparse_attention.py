@@ -74,14 +74,14 @@ BUSY_HEAD_ROWS = 32 * 64  # query-heads in a launch from which long splits pay (
 
 
 def default_tuning(fp8: bool, rows: int, heads: int) -> AttnTuning:
-    """Per regime, from the H200 sweeps of 2026-11-29 (kernels/README.md, rounds 4-6):
+    """Per regime, from the H200 sweeps of 2026-11-29 (kernels/README.md, rounds 4-7):
     busy (>= BUSY_HEAD_ROWS): bf16 rows take the warp-specialized Gluon kernel, 64-entry tiles, splits filling
-    one wave (Pro B=32 1M: 37.1-37.4 µs vs 38.8-39.2 for the plain ring kernel, 82.1 for this file's kernel;
-    Flash B=32 20.6-20.8 vs 21.5-21.8, round 7); fp8 rows 32-entry tiles in 4 splits at Flash B=32 (58.7 vs
+    one wave (Pro B=32 1M: 36.4-36.7 µs vs 38.8-39.1 for the plain ring kernel, 82.1 for this file's kernel;
+    Flash B=32 20.4-20.8 vs 21.5-21.8, round 7); fp8 rows 32-entry tiles in 4 splits at Flash B=32 (58.7 vs
     72.0 µs at 3), 2 at Pro B=32 (163 µs);
     one head block in all (Flash B=1): dv_split=2 (bf16 15.5 µs, the ring kernel 15.3: within noise);
-    otherwise (Pro B=1) bf16 the warp-specialized kernel with two tiles per split (12.8 vs 13.1 plain, 19.0
-    for this file's kernel), fp8 one tile per split."""
+    otherwise (Pro B=1) bf16 the warp-specialized kernel with two tiles per split (12.6-12.8 vs 13.1-13.2
+    plain, 19.0 for this file's kernel), fp8 one tile per split."""
     if rows * heads >= BUSY_HEAD_ROWS:
         return GPU_CANDIDATES[7] if fp8 else GPU_CANDIDATES[11]
     if rows * heads <= GPU_CANDIDATES[0].block_h:
