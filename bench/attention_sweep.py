@@ -3,7 +3,7 @@ decode with the fastest shape per (cache layout, busy launch): one device call.
 
 Usage (device machine): python3 bench/attention_sweep.py --out $OUT [--grid full|defaults] [--stem NAME]
 [--probe-stages [--probe-tunings "F;F"]] (the Gluon kernel with stages left out, time only)
-`--grid gluon` times only the Gluon kernel's shapes (bf16 rows, plain and warp-specialized).
+`--grid gluon` times only the Gluon kernel's shapes (bf16 rows, plain and warp-specialized; fp8 rows, warp-specialized).
 `--grid defaults` times only the library's default shape per case, so the same script measures an older
 checkout (PYTHONPATH pointing at it) beside the current one in one call. Writes NAME.md / NAME.csv.
 """
@@ -44,10 +44,14 @@ TINY = AttentionConfig(name="tiny", n_heads=64, index_topk=32, head_dim=128, rop
                        window=64)  # --smoke: the code paths on the CPU interpreter
 
 
-def grid(busy: bool, gluon_only: bool = False) -> list[AttnTuning]:
+def grid(busy: bool, gluon_only: bool = False, fp8: bool = False) -> list[AttnTuning]:
     """Shapes worth timing: at batch 1 one tile per split (latency: round 5 measured +2.4 µs per extra tile),
-    busy launches splits sized to whole waves (Pro B=32: 64 query-head blocks, so 132 programs = 2-3 splits)."""
+    busy launches splits sized to whole waves (Pro B=32: 64 query-head blocks, so 132 programs = 2-3 splits).
+    gluon_only with fp8 rows: the warp-specialized shapes (the only Gluon form that reads them)."""
     # ring > 0: the Gluon kernel (sparse_attention_hopper.py), its gathered tiles copied ring-1 tiles ahead
+    if gluon_only and fp8:
+        return [t for t in grid(busy, gluon_only) if t.ws] + [
+            AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=mt, ring=2, ws=True) for mt in ((1, 4) if busy else ())]
     if not busy and gluon_only:
         return [AttnTuning(64, 32, 8, 2, min_tiles=mt, ring=2, ws=ws) for mt, ws in itertools.product((1, 2), (False, True))]
     if not busy:
@@ -55,7 +59,7 @@ def grid(busy: bool, gluon_only: bool = False) -> list[AttnTuning]:
                 *(AttnTuning(64, 32, 8, 2, min_tiles=mt, ring=2) for mt in (1, 2))]
     # (round 5: 4 warps + dv_split=2 lost everywhere; 264 programs lost to 132 at Pro B=32; here the split count
     # that leaves no partial wave, 2 splits = 128 programs, against 3 = 192 programs = 1.45 waves)
-    if gluon_only:  # the Gluon kernel's shapes alone, bf16 rows (its only layout)
+    if gluon_only:  # the Gluon kernel's shapes alone
         # (32-entry tiles, 2-4 slots, warp-specialized: 46.4 µs at Pro B=32 against 37.3 with 64: round 7, call 1)
         return [AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=2, ring=2, ws=ws) for ws in (False, True)]
     return [*(AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=mt) for mt in (4, 9)),
@@ -74,14 +78,16 @@ def sweep_case(bench: Bench, cfg: AttentionConfig, batch: int, full: bool, best:
     entries = cfg.window + cfg.index_topk
     flops = batch * 4.0 * cfg.n_heads * cfg.head_dim * entries
     sub = slice(0, min(batch, 2))
-    for fp8 in (False,) if gluon_only else (False, True):
+    for fp8 in (False, True):
         win, comp = (to_fp8(inp.window_kv, cfg), to_fp8(inp.comp_kv, cfg)) if fp8 else (inp.window_kv, inp.comp_kv)
         args = (inp.q, win, comp, idx, inp.positions, inp.sink, inp.inv_freq, cfg)
         want = ref.sparse_attention(*(a[sub] for a in args[:5]), *args[5:])
         row_bytes = cfg.fp8_row_bytes if fp8 else 2 * cfg.head_dim
         nbytes = batch * (entries * row_bytes + 2 * 2 * cfg.n_heads * cfg.head_dim)
         label = "fp8" if fp8 else "bf16"
-        shapes = grid(busy, gluon_only) if full else [default_tuning(fp8, batch, cfg.n_heads)]
+        shapes = grid(busy, gluon_only, fp8) if full else [default_tuning(fp8, batch, cfg.n_heads)]
+        if full and gluon_only and fp8:  # against the default it would replace
+            shapes.append(default_tuning(fp8, batch, cfg.n_heads))
         for t in shapes:
             try:
                 err = rel_err(sparse_attention(*args, tuning=t)[sub], want)
@@ -102,18 +108,20 @@ PROBE_MASKS = {0: "all stages", 1: "no copies (ring refills)", 2: "no QK", 4: "n
 
 
 def probe_stages(bench: Bench, cfg: AttentionConfig, batch: int, context: int = CONTEXT,
-                 tuning: AttnTuning | None = None) -> None:
+                 tuning: AttnTuning | None = None, fp8: bool = False) -> None:
     """The Gluon kernel at its default shape with stages left out (wrong output, time only): where a
-    tile's time goes, by differences (METHOD.md)."""
+    tile's time goes, by differences (METHOD.md). fp8: vLLM's rows (no copies still dequantizes the stages)."""
     inp = make_decode_inputs(cfg, batch, context, device=bench.device, seed=7 + batch)
     idx = index_topk(inp.index_q, inp.index_w, inp.index_k, inp.positions, cfg.index_topk, cfg.ratio)
-    args = (inp.q, inp.window_kv, inp.comp_kv, idx, inp.positions, inp.sink, inp.inv_freq, cfg)
-    tuning = tuning or default_tuning(False, batch, cfg.n_heads)
+    win, comp = (to_fp8(inp.window_kv, cfg), to_fp8(inp.comp_kv, cfg)) if fp8 else (inp.window_kv, inp.comp_kv)
+    args = (inp.q, win, comp, idx, inp.positions, inp.sink, inp.inv_freq, cfg)
+    tuning = tuning or default_tuning(fp8, batch, cfg.n_heads)
     shape = f"{cfg.name} B={batch} ctx={context >> 10}K"
+    label = "fp8" if fp8 else "bf16"
     try:
         for mask, what in PROBE_MASKS.items():
             hopper.PROBE_SKIP = mask
-            bench.add("probe", f"ring kernel, {what} (skip={mask})", shape, "bf16",
+            bench.add("probe", f"ring kernel, {what} (skip={mask})", shape, label,
                       lambda a=args: sparse_attention(*a, tuning=tuning), 0.0, 0.0, f"{tuning}")
     finally:
         hopper.PROBE_SKIP = 0
@@ -137,7 +145,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=Path("."))
     ap.add_argument("--grid", choices=("full", "defaults", "gluon"), default="full",
-                    help="gluon: only the Gluon kernel's shapes, bf16 rows")
+                    help="gluon: only the Gluon kernel's shapes (fp8 rows: its warp-specialized ones)")
     ap.add_argument("--stem", default="attention_sweep")
     ap.add_argument("--commit", default="")
     ap.add_argument("--cases", default=",".join(f"{n}:{b}" for n, b in CASES), help="model:batch, e.g. flash:1,pro:32")
@@ -145,6 +153,7 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="a tiny config on the CPU interpreter (code paths only)")
     ap.add_argument("--probe-stages", action="store_true", help="only time the Gluon kernel with stages left out")
     ap.add_argument("--probe-tunings", default="", help="';'-separated AttnTuning fields to probe besides the default")
+    ap.add_argument("--probe-fp8", action="store_true", help="probe with vLLM's fp8 rows instead of bf16")
     opts = ap.parse_args()
     best: dict = {}
     if opts.smoke:
@@ -160,7 +169,7 @@ def main() -> None:
             name, batch = case.split(":")
             for fields in ["", *filter(None, opts.probe_tunings.split(";"))]:
                 probe_stages(bench, AttentionConfig.from_name(name), int(batch),
-                             tuning=parse_tuning(fields) if fields else None)
+                             tuning=parse_tuning(fields) if fields else None, fp8=opts.probe_fp8)
         write_outputs(bench, opts.out, torch.cuda.get_device_name(), opts.commit, stem=opts.stem)
         return
     for case in opts.cases.split(","):

@@ -6,8 +6,9 @@ base 2. The combine launch (split_combine.py) merges the splits, adds exp(sink) 
 (once, after all splits: research §2.5) and applies the inverse RoPE at the query position.
 Caches are bf16 rows [.., D] or fp8 rows [.., 584] uint8 (448 e4m3 + 64 bf16 + 7 ue8m0 scales, §4.1),
 dequantized to bf16 in registers. Prefill is the same kernel: every query is a row whose window reads the
-sequence's kv by position, and the compressed cache is shared (batch stride 0). On Hopper with bf16 rows,
-tunings with ring > 0 run sparse_attention_hopper.py's Gluon kernel instead (same partials, same combine).
+sequence's kv by position, and the compressed cache is shared (batch stride 0). On Hopper, tunings with
+ring > 0 run sparse_attention_hopper.py's Gluon kernel instead (bf16 rows; fp8 rows in its warp-specialized
+form), with the same partials and the same combine.
 """
 
 from __future__ import annotations
@@ -48,13 +49,15 @@ class AttnTuning:
     min_tiles: int = 4  # per split: each split writes a [block_h, D] fp32 partial, so keep splits long
     dv_split: int = 1  # programs per (head block, split), each accumulating D/dv_split output dims
     ring: int = 0  # > 0: on Hopper with bf16 rows, the Gluon kernel with this many cp.async ring slots
-    ws: bool = False  # with ring > 0: its warp-specialized form (a copier warpgroup feeds the two math ones)
+    ws: bool = False  # with ring > 0: its warp-specialized form (a copier warpgroup feeds the two math ones; it
+    # also takes vLLM's fp8 rows, dequantizing them into the same bf16 slots)
 
 
 # Block shapes the H200 sweep (bench/kernels.py --sweep) picks among; the GPU tests check every one.
 # Only BLOCK_H=64 gets wgmma; at D=512 its [64, 512] fp32 accumulator spills 216 B/thread (bf16, ptxas),
 # dv_split=2 halves the accumulator (4 B spilled) at the cost of doing QK twice. ring > 0 runs the Gluon kernel
-# (sparse_attention_hopper.py) where it can (Hopper, bf16 rows), else this file's kernel with the same split.
+# (sparse_attention_hopper.py) where it can (Hopper, bf16 rows; fp8 rows with ws), else this file's kernel with the
+# same split.
 GPU_CANDIDATES = (
     AttnTuning(64, 32, 8, 2, min_tiles=1),
     AttnTuning(64, 32, 8, 2, min_tiles=8),
@@ -246,7 +249,8 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
     elif out.shape != q.shape or out.dtype != q.dtype or not out.is_contiguous():
         raise UsageError("out must be a contiguous tensor shaped and typed like q")
     ring = t.ring if t.ring and t.dv_split == 1 and hopper.supported(
-        q, (win, comp), heads, block_h, dim, window, win_mod, NO_WRAP, t.block_e) else 0
+        q, (win, comp), heads, block_h, dim, window, win_mod, NO_WRAP, t.block_e, ws=t.ws, nope=cfg.nope_dim,
+        scale_block=cfg.scale_block) else 0
     pdl = use_pdl(q) and not ring
     step = max(1, ACC_BYTES // (heads * splits * dim * 4))
     for lo in range(0, rows, step):
@@ -262,7 +266,8 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
             hopper.launch((n * per_row, splits), (
                 q[lo:hi], wbase[0], cbase[0], indices[lo:hi], positions[lo:hi], acc, ml,
                 heads, indices.shape[1], split_len, win_mod, cfg.softmax_scale * LOG2E, *strides,
-            ), window=window, wrap=win_mod != NO_WRAP, dim=dim, block_e=t.block_e, num_buf=ring, ws=t.ws)
+            ), window=window, wrap=win_mod != NO_WRAP, dim=dim, block_e=t.block_e, num_buf=ring, ws=t.ws, fp8=wargs[4],
+                nope=cfg.nope_dim)
         else:
             _sparse_attn_kernel[(n * per_row, splits)](
                 q[lo:hi], wbase[0], wbase[1], cbase[0], cbase[1], indices[lo:hi], positions[lo:hi], acc, ml,

@@ -43,7 +43,12 @@ PROBE_SKIP = 0
 NUM_WARPS = 8  # two warpgroups, each owning half of S's entry columns and half of the output dims
 PRODUCER_WARPS = gl.constexpr(4)  # the warp-specialized kernel's copier: one warpgroup (registers move by warpgroup)
 PRODUCER_REGS = gl.constexpr(40)
+FP8_PRODUCER_REGS = gl.constexpr(64)  # the fp8 copier also dequantizes (3.6 spills it at 56; the math warps fit 216)
 WS_MAXNREG = 168  # 65,536 registers over 12 warps at launch; the math warpgroups then take what the copier frees
+# fp8 rows (vLLM's 584-byte layout): the copier stages raw rows FP8_STAGE_ROWS at a time in FP8_STAGES buffers
+# (a power of two that fits beside Q, the two 64 KB slots and P in 227 KB) and dequantizes them into the bf16 slot
+FP8_STAGE_ROWS = 8
+FP8_STAGES = 4
 
 
 @gluon.jit
@@ -258,6 +263,124 @@ def _ws_copier(ring, q_smem, ready, free, q_ready, q_b, win_b, comp_b, ind_b, po
 
 
 @gluon.jit
+def _tile_row_ids(e0, hi, pos, ind_b, WIN: gl.constexpr, WRAP: gl.constexpr, BLOCK_E: gl.constexpr,
+                  layout: gl.constexpr):
+    """Cache rows of one tile as int32, -1 where masked (a tile is all window or all selected entries:
+    `supported` asks for WIN % BLOCK_E == 0 and splits start on tile boundaries)."""
+    _, row, live = _entry_rows(e0, hi, pos, ind_b, WIN, WRAP, BLOCK_E, layout)
+    return gl.where(live, row, -1).to(gl.int32)
+
+
+@gluon.jit
+def _issue_fp8_rows(nope_st, rope_st, scale_st, ids, e0, win_b, comp_b, stride_wr, stride_cr,
+                    WIN: gl.constexpr, NOPE: gl.constexpr, ROPE: gl.constexpr, R: gl.constexpr):
+    """Start the copies of R raw fp8 rows (row ids in shared memory `ids`, -1 = masked, zero-filled; read in
+    each copy's layout, no layout conversion) into one stage: the e4m3
+    nope bytes, the bf16 rope dims, the ue8m0 scale bytes. Rows are 584 bytes, so 8-byte copies."""
+    nope_l: gl.constexpr = gl.BlockedLayout([1, 1, 8], [1, 4, 8], [gl.num_warps(), 1, 1], [2, 1, 0])
+    rope_l: gl.constexpr = gl.BlockedLayout([1, 4], [2, 16], [gl.num_warps(), 1], [1, 0])
+    scale_l: gl.constexpr = gl.BlockedLayout([1, 8], [32, 1], [gl.num_warps(), 1], [1, 0])
+    base = gl.where(e0 < WIN, win_b, comp_b)
+    stride = gl.where(e0 < WIN, stride_wr, stride_cr).to(gl.int64)
+
+    r = ids.load(gl.SliceLayout(1, gl.SliceLayout(2, nope_l)))
+    blk = gl.arange(0, 8, layout=gl.SliceLayout(0, gl.SliceLayout(2, nope_l)))
+    dims = gl.arange(0, 64, layout=gl.SliceLayout(0, gl.SliceLayout(1, nope_l)))
+    offs = (r.to(gl.int64) * stride)[:, None, None] + (blk * 64)[None, :, None] + dims[None, None, :]
+    ptrs = gl.max_contiguous(gl.multiple_of(base + offs, [1, 1, 8]), [1, 1, 8])
+    _async_load(nope_st, ptrs, mask=(r >= 0)[:, None, None] & (blk * 64 < NOPE)[None, :, None])  # block 7: rope's place
+
+    r = ids.load(gl.SliceLayout(1, rope_l))
+    cols = gl.arange(0, ROPE, layout=gl.SliceLayout(0, rope_l))
+    rope_b = (base + NOPE).to(gl.pointer_type(gl.bfloat16), bitcast=True)
+    ptrs = rope_b + (r.to(gl.int64) * (stride // 2))[:, None] + cols[None, :]
+    ptrs = gl.max_contiguous(gl.multiple_of(ptrs, [1, 8]), [1, 4])  # 8-byte aligned (bytes), 4 contiguous dims
+    _async_load(rope_st, ptrs, mask=(r >= 0)[:, None])
+
+    r = ids.load(gl.SliceLayout(1, scale_l))
+    cols = gl.arange(0, 8, layout=gl.SliceLayout(0, scale_l))
+    ptrs = base + NOPE + 2 * ROPE + r.to(gl.int64)[:, None] * stride + cols[None, :]
+    ptrs = gl.max_contiguous(gl.multiple_of(ptrs, [1, 8]), [1, 8])
+    _async_load(scale_st, ptrs, mask=(r >= 0)[:, None])
+
+
+@gluon.jit
+def _dequant_fp8_rows(dst, nope_st, rope_st, scale_st, NOPE: gl.constexpr, R: gl.constexpr):
+    """One landed stage into R rows of a bf16 slot, as [R, 8 blocks, 64 dims]: blocks 0-6 are e4m3 bytes times
+    2^(scale - 127), built from the scale's exponent bits (exact in bf16: 3 mantissa bits fit in 7), block 7
+    the bf16 rope dims. One store per stage: Triton 3.6 (the H200's) puts a partition barrier between any two
+    stores into the slot, so seven 64-dim stores cost seven barriers."""
+    layout: gl.constexpr = gl.BlockedLayout([1, 8, 4], [2, 1, 16], [gl.num_warps(), 1, 1], [2, 1, 0])
+    x = nope_st.load(layout)
+    e = gl.expand_dims(scale_st.load(gl.SliceLayout(2, layout)), 2).to(gl.int32)
+    rope = gl.expand_dims(rope_st.load(gl.SliceLayout(1, layout)), 1).to(gl.float32)
+    y = x.to(gl.float8e4nv, bitcast=True).to(gl.float32) * (e << 23).to(gl.float32, bitcast=True)
+    blk = gl.arange(0, 8, layout=gl.SliceLayout(0, gl.SliceLayout(2, layout)))[None, :, None]
+    y = gl.where(blk * 64 < NOPE, y, rope)
+    dst.store(gl.reshape(y.to(gl.bfloat16), [R, 512]))
+
+
+@gluon.jit
+def _ws_copier_fp8(ring, q_smem, nope_st, rope_st, scale_st, rows_smem, ready, free, q_ready, q_b, win_b, comp_b,
+                   ind_b, pos, lo, hi, n_tiles, stride_qh, stride_wr, stride_cr, WIN: gl.constexpr,
+                   WRAP: gl.constexpr, D: gl.constexpr, NOPE: gl.constexpr, BLOCK_H: gl.constexpr,
+                   BLOCK_E: gl.constexpr, NUM_BUF: gl.constexpr, R: gl.constexpr, NSTAGE: gl.constexpr,
+                   SKIP: gl.constexpr):
+    """Copy partition for fp8 rows: raw rows stream through NSTAGE stages of R rows, NSTAGE - 1 stages in
+    flight, each dequantized into its slot as it lands; a slot is handed over (one arrive after a partition
+    barrier) once all its rows are in. Each tile's row ids go to shared memory a few stages before they are
+    needed, loaded a tile ahead, so no copy waits on an index load."""
+    CPT: gl.constexpr = BLOCK_E // R  # stages per tile
+    STORE_AT: gl.constexpr = CPT - NSTAGE  # the stage at which the next tile's row ids go to shared memory
+    gl.static_assert(STORE_AT >= 0, "FP8_STAGES must not exceed BLOCK_E // FP8_STAGE_ROWS")
+    ROPE: gl.constexpr = D - NOPE
+    copy_layout: gl.constexpr = gl.BlockedLayout([1, 8], [4, 8], [gl.num_warps(), 1], [1, 0])
+    ids_layout: gl.constexpr = gl.BlockedLayout([1], [32], [gl.num_warps()], [0])
+    offs_h = gl.arange(0, BLOCK_H, layout=gl.SliceLayout(1, copy_layout))
+    offs_d = gl.arange(0, D, layout=gl.SliceLayout(0, copy_layout))
+    _async_load(q_smem, q_b + offs_h[:, None] * stride_qh + offs_d[None, :])
+    async_copy.mbarrier_arrive(q_ready, increment_count=False)
+    async_copy.commit_group()
+
+    rows_smem.index(0).store(_tile_row_ids(lo, hi, pos, ind_b, WIN, WRAP, BLOCK_E, ids_layout))
+    nxt = _tile_row_ids(lo + BLOCK_E, hi, pos, ind_b, WIN, WRAP, BLOCK_E, ids_layout)
+    _cta_barrier()
+    for i in gl.static_range(NSTAGE - 1):
+        if not SKIP & SKIP_COPY:
+            _issue_fp8_rows(nope_st.index(i), rope_st.index(i), scale_st.index(i),
+                            rows_smem.index(0).slice(i * R, R), lo + i * R, win_b, comp_b,
+                            stride_wr, stride_cr, WIN, NOPE, ROPE, R)
+        async_copy.commit_group()
+    for t in range(n_tiles):
+        slot = t % NUM_BUF
+        for c in gl.static_range(CPT):
+            g = t * CPT + c
+            async_copy.wait_group(NSTAGE - 2)  # this thread's copies of stage g have landed
+            _cta_barrier()  # ... and everyone's; stage g - 1 is dequantized, so its buffer is free again
+            # the stage issued now, g + NSTAGE - 1: tile t + (c + NSTAGE - 1) // CPT, rows (c + NSTAGE - 1) % CPT · R..
+            h = (g + NSTAGE - 1) % NSTAGE
+            if not SKIP & SKIP_COPY:
+                _issue_fp8_rows(nope_st.index(h), rope_st.index(h), scale_st.index(h),
+                                rows_smem.index((t + (c + NSTAGE - 1) // CPT) % 2).slice((c + NSTAGE - 1) % CPT * R, R),
+                                lo + t * BLOCK_E + (c + NSTAGE - 1) * R, win_b, comp_b, stride_wr, stride_cr, WIN, NOPE,
+                                ROPE, R)
+            async_copy.commit_group()
+            if c == STORE_AT:  # tile t + 1's ids, needed from stage (t + 1)·CPT, issued at c = STORE_AT + 1
+                rows_smem.index((t + 1) % 2).store(nxt)
+                nxt = _tile_row_ids(lo + (t + 2) * BLOCK_E, hi, pos, ind_b, WIN, WRAP, BLOCK_E, ids_layout)
+            if c == 0:
+                mbarrier.wait(free.index(slot), ((t // NUM_BUF) & 1) ^ 1)  # a fresh barrier passes phase 1 at once
+            s = g % NSTAGE
+            _dequant_fp8_rows(ring.index(slot).slice(c * R, R, dim=0), nope_st.index(s), rope_st.index(s),
+                              scale_st.index(s), NOPE, R)
+            if c == CPT - 1:
+                fence_async_shared()  # the dequantized rows were written through the generic proxy
+                _cta_barrier()
+                mbarrier.arrive(ready.index(slot))  # one arrive for the partition (its first thread)
+    async_copy.wait_group(0)  # the zero-filled copies issued past the last tile
+
+
+@gluon.jit
 def _ws_math(ring, q_smem, p_smem, ready, free, q_ready, ind_b, pos, lo, hi, n_tiles, scale_log2,
              WIN: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr,
              NUM_BUF: gl.constexpr, SKIP: gl.constexpr):
@@ -294,11 +417,14 @@ def _sparse_attn_ws_kernel(
     stride_qb, stride_qh, stride_wb, stride_wr, stride_cb, stride_cr, stride_ib,
     stride_ab, stride_ah, stride_as, stride_mb, stride_mh, stride_ms,
     WIN: gl.constexpr, WRAP: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr,
-    NUM_BUF: gl.constexpr, SKIP: gl.constexpr,
+    NUM_BUF: gl.constexpr, SKIP: gl.constexpr, FP8: gl.constexpr = False, NOPE: gl.constexpr = 448,
+    R: gl.constexpr = 8, NSTAGE: gl.constexpr = 4,
 ):
     """`_sparse_attn_async_kernel`'s work with the copies in their own warpgroup (warp specialization): the
     math warps never issue a copy or wait on a copy group, the copier runs NUM_BUF tiles ahead of them, and
-    slots pass between the two through mbarriers (ready: copies landed; free: both math warpgroups done)."""
+    slots pass between the two through mbarriers (ready: copies landed; free: both math warpgroups done).
+    FP8: the caches hold vLLM's fp8 rows (NOPE e4m3 dims, bf16 rope dims, ue8m0 scales), which the copier
+    stages R rows at a time and dequantizes into the same bf16 slots, so the math warps are the same."""
     tile_layout: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=128, element_bitwidth=16, rank=2)
     p_layout: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=min(128, 2 * BLOCK_E), element_bitwidth=16,
                                                   rank=2)
@@ -312,41 +438,63 @@ def _sparse_attn_ws_kernel(
     free = gl.allocate_shared_memory(gl.int64, [NUM_BUF, 1], mbarrier.MBarrierLayout())
     q_ready = gl.allocate_shared_memory(gl.int64, [1], mbarrier.MBarrierLayout())
     for i in gl.static_range(NUM_BUF):
-        mbarrier.init(ready.index(i), count=PRODUCER_WARPS * 32)
+        # bf16: each copier thread's cp.async arrives; fp8: the copier's one arrive after its dequantizing stores
+        mbarrier.init(ready.index(i), count=1 if FP8 else PRODUCER_WARPS * 32)
         mbarrier.init(free.index(i), count=gl.num_warps() * 32)
     mbarrier.init(q_ready, count=PRODUCER_WARPS * 32)
 
-    acc, m_i, l_rows = gl.warp_specialize([
-        (_ws_math, (ring, q_smem, p_smem, ready, free, q_ready, ind_b, pos, lo, hi, n_tiles, scale_log2,
-                    WIN, D, BLOCK_H, BLOCK_E, NUM_BUF, SKIP)),
-        (_ws_copier, (ring, q_smem, ready, free, q_ready, q_ptr + b * stride_qb + h0 * stride_qh,
-                      win_ptr + b * stride_wb, comp_ptr + b * stride_cb, ind_b, pos, lo, hi, n_tiles, stride_qh,
-                      stride_wr, stride_cr, WIN, WRAP, D, BLOCK_H, BLOCK_E, NUM_BUF, SKIP)),
-    ], [PRODUCER_WARPS], [PRODUCER_REGS])
+    q_b = q_ptr + b * stride_qb + h0 * stride_qh
+    if FP8:
+        plain: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, [1, 0])  # the layout of one stage
+        nope_st = gl.allocate_shared_memory(gl.uint8, [NSTAGE, R, 8, 64], gl.SwizzledSharedLayout(1, 1, 1, [2, 1, 0]))
+        rope_st = gl.allocate_shared_memory(gl.bfloat16, [NSTAGE, R, D - NOPE], plain)
+        scale_st = gl.allocate_shared_memory(gl.uint8, [NSTAGE, R, 8], plain)
+        rows_smem = gl.allocate_shared_memory(gl.int32, [2, BLOCK_E], gl.SwizzledSharedLayout(1, 1, 1, [0]))
+        acc, m_i, l_rows = gl.warp_specialize([(_ws_math, (
+            ring, q_smem, p_smem, ready, free, q_ready, ind_b, pos, lo, hi, n_tiles, scale_log2, WIN, D, BLOCK_H,
+            BLOCK_E, NUM_BUF, SKIP)), (_ws_copier_fp8, (
+            ring, q_smem, nope_st, rope_st, scale_st, rows_smem, ready, free, q_ready, q_b, win_ptr + b * stride_wb,
+            comp_ptr + b * stride_cb, ind_b, pos, lo, hi, n_tiles, stride_qh, stride_wr, stride_cr, WIN, WRAP, D,
+            NOPE, BLOCK_H, BLOCK_E, NUM_BUF, R, NSTAGE, SKIP))], [PRODUCER_WARPS], [FP8_PRODUCER_REGS])
+    else:
+        acc, m_i, l_rows = gl.warp_specialize([(_ws_math, (
+            ring, q_smem, p_smem, ready, free, q_ready, ind_b, pos, lo, hi, n_tiles, scale_log2, WIN, D, BLOCK_H,
+            BLOCK_E, NUM_BUF, SKIP)), (_ws_copier, (
+            ring, q_smem, ready, free, q_ready, q_b, win_ptr + b * stride_wb, comp_ptr + b * stride_cb, ind_b, pos,
+            lo, hi, n_tiles, stride_qh, stride_wr, stride_cr, WIN, WRAP, D, BLOCK_H, BLOCK_E, NUM_BUF, SKIP))],
+            [PRODUCER_WARPS], [PRODUCER_REGS])
     # (storing the partial through shared memory in row-contiguous chunks measured 0.7-0.8 µs slower: call 5)
     _store_partials(acc, m_i, l_rows, acc_ptr + b * stride_ab + split * stride_as,
                     ml_ptr + b * stride_mb + split * stride_ms, h0, stride_ah, stride_mh, BLOCK_H, D)
 
 
 def supported(q: torch.Tensor, caches: tuple[torch.Tensor, ...], heads: int, block_h: int, dim: int, window: int,
-              win_mod: int, no_wrap: int, block_e: int) -> bool:
-    """Whether this kernel can run the launch: a Hopper GPU, bf16 q and rows (16-byte aligned, as the copies
-    assume), 64-head blocks, D = 512, whole window tiles, a power-of-two window ring or none."""
-    aligned = all(c.dtype == torch.bfloat16 and c.stride(-2) % 8 == 0 and c.data_ptr() % 16 == 0 for c in caches)
+              win_mod: int, no_wrap: int, block_e: int, *, ws: bool = False, nope: int = 448,
+              scale_block: int = 64) -> bool:
+    """Whether these kernels can run the launch: a Hopper GPU, 64-head blocks, D = 512, whole window tiles, a
+    power-of-two window ring or none, and rows either bf16 (16-byte aligned, as the copies assume) or, for the
+    warp-specialized kernel only, vLLM's fp8 rows (448 e4m3 + 64 bf16 + 8 scale bytes, 8-byte aligned)."""
+    fp8 = caches[0].dtype == torch.uint8
+    if fp8:
+        rows_ok = ws and nope == 448 and scale_block == 64 and block_e % (FP8_STAGE_ROWS * FP8_STAGES) == 0 and all(
+            c.dtype == torch.uint8 and c.shape[-1] == nope + 2 * (dim - nope) + 8 and c.stride(-2) % 8 == 0
+            and c.data_ptr() % 8 == 0 for c in caches)
+    else:
+        rows_ok = all(c.dtype == torch.bfloat16 and c.stride(-2) % 8 == 0 and c.data_ptr() % 16 == 0 for c in caches)
     ring_ok = win_mod == no_wrap or (win_mod == window and window & (window - 1) == 0)
-    return (q.is_cuda and q.dtype == torch.bfloat16 and aligned and ring_ok and block_h == BLOCK_H
+    return (q.is_cuda and q.dtype == torch.bfloat16 and rows_ok and ring_ok and block_h == BLOCK_H
             and heads % BLOCK_H == 0 and dim == 512 and window % block_e == 0
             and torch.cuda.get_device_capability(q.device)[0] == 9)
 
 
 def launch(grid: tuple[int, int], args: tuple, *, window: int, wrap: bool, dim: int, block_e: int,
-           num_buf: int, ws: bool = False) -> None:
+           num_buf: int, ws: bool = False, fp8: bool = False, nope: int = 448) -> None:
     """Launch over `grid` with `_sparse_attn_kernel`'s runtime arguments less its bf16 views; ws: the
-    warp-specialized kernel."""
+    warp-specialized kernel; fp8: the caches are vLLM's fp8 rows (warp-specialized kernel only)."""
     consts = dict(WIN=window, WRAP=wrap, D=dim, BLOCK_H=BLOCK_H, BLOCK_E=block_e, NUM_BUF=num_buf, SKIP=PROBE_SKIP,
                   num_warps=NUM_WARPS)
     if ws:
-        _sparse_attn_ws_kernel[grid](*args, **consts, maxnreg=WS_MAXNREG)
+        fp8_consts = dict(FP8=True, NOPE=nope, R=FP8_STAGE_ROWS, NSTAGE=FP8_STAGES) if fp8 else {}
+        _sparse_attn_ws_kernel[grid](*args, **consts, **fp8_consts, maxnreg=WS_MAXNREG)
     else:
         _sparse_attn_async_kernel[grid](*args, **consts)
-

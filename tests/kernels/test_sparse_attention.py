@@ -102,6 +102,9 @@ def test_decode_real_shapes(name, ratio, batch, context, fp8, assert_rel_close):
 
 
 RING = [t for t in kern.GPU_CANDIDATES if t.ring]
+# (tuning, fp8 rows): every ring tuning with bf16 rows, the warp-specialized ones with vLLM's fp8 rows as well
+RING_ROWS = [(t, False) for t in RING] + [(t, True) for t in RING if t.ws]
+RING_IDS = [f"{t}-{'fp8' if fp8 else 'bf16'}" for t, fp8 in RING_ROWS]
 
 
 @pytest.mark.parametrize("ws", [False, True], ids=["ring", "warp-specialized"])
@@ -119,29 +122,32 @@ def test_ring_request_where_the_gluon_kernel_cannot_run_uses_the_triton_kernel(w
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("tuning", RING, ids=str)
+@pytest.mark.parametrize(("tuning", "fp8"), RING_ROWS, ids=RING_IDS)
 @pytest.mark.parametrize(("name", "ratio", "batch", "context"),
                          [("pro", 4, 4, 131072 + 300), ("flash", 4, 3, 1 << 20), ("flash", 128, 2, 70000),
                           ("pro", 4, 3, 100)])  # 100: windows that start before position 0 and -1 indices
-def test_hopper_ring_kernel_matches_reference(tuning, name, ratio, batch, context, assert_rel_close):
+def test_hopper_ring_kernel_matches_reference(tuning, fp8, name, ratio, batch, context, assert_rel_close):
     cfg = AttentionConfig.from_name(name, ratio=ratio)
-    inp = make_decode_inputs(cfg, batch, context, device="cuda", seed=batch + context % 7, ragged=True)
+    inp = make_decode_inputs(cfg, batch, context, device="cuda", seed=batch + context % 7, ragged=True, fp8=fp8)
     idx = _indices(inp, cfg)
     args = (inp.q, inp.window_kv, inp.comp_kv, idx, inp.positions, inp.sink, inp.inv_freq, cfg)
     assert hopper.supported(inp.q, (inp.window_kv, inp.comp_kv), cfg.n_heads, tuning.block_h, cfg.head_dim,
-                            cfg.window, inp.window_kv.shape[1], kern.NO_WRAP, tuning.block_e), \
+                            cfg.window, inp.window_kv.shape[1], kern.NO_WRAP, tuning.block_e, ws=tuning.ws,
+                            nope=cfg.nope_dim, scale_block=cfg.scale_block), \
         "this test must run the Gluon kernel, not the fallback"
     got = kern.sparse_attention(*args, tuning=tuning, out=torch.full_like(inp.q, float("nan")))
     assert_rel_close(got, ref.sparse_attention(*args), TOL[torch.bfloat16])
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("tuning", RING, ids=str)
-def test_hopper_ring_kernel_prefill_matches_reference(tuning, assert_rel_close):
+@pytest.mark.parametrize(("tuning", "fp8"), RING_ROWS, ids=RING_IDS)
+def test_hopper_ring_kernel_prefill_matches_reference(tuning, fp8, assert_rel_close):
     cfg = AttentionConfig.from_name("pro")
     length, t = 20000, 96
     kv = torch.randn(length, cfg.head_dim, device="cuda").to(torch.bfloat16)
     comp = torch.randn(length // cfg.ratio, cfg.head_dim, device="cuda").to(torch.bfloat16)
+    if fp8:
+        kv, comp = ref.quantize_kv_rows(kv, cfg), ref.quantize_kv_rows(comp, cfg)
     positions = torch.randint(0, length, (t,), device="cuda")
     positions[0] = 5  # a window that starts before position 0 and no compressed entry yet
     keys = torch.randn(length // cfg.ratio, cfg.index_dim, device="cuda").to(torch.bfloat16)
