@@ -49,9 +49,10 @@ def grid(busy: bool, gluon_only: bool = False, fp8: bool = False) -> list[AttnTu
     busy launches splits sized to whole waves (Pro B=32: 64 query-head blocks, so 132 programs = 2-3 splits).
     gluon_only with fp8 rows: the warp-specialized shapes (the only Gluon form that reads them)."""
     # ring > 0: the Gluon kernel (sparse_attention_hopper.py), its gathered tiles copied ring-1 tiles ahead
-    if gluon_only and fp8:
-        return [t for t in grid(busy, gluon_only) if t.ws] + [
-            AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=mt, ring=2, ws=True) for mt in ((1, 4) if busy else ())]
+    if gluon_only and fp8:  # 64-entry tiles only: the fp8 copier dequantizes 64-row slots in place
+        if busy:
+            return [AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=mt, ring=2, ws=True) for mt in (1, 2, 4)]
+        return [AttnTuning(64, 64, 8, 2, min_tiles=mt, ring=2, ws=True) for mt in (1, 2)]
     if not busy and gluon_only:
         return [AttnTuning(64, 32, 8, 2, min_tiles=mt, ring=2, ws=ws) for mt, ws in itertools.product((1, 2), (False, True))]
     if not busy:
@@ -105,6 +106,7 @@ def sweep_case(bench: Bench, cfg: AttentionConfig, batch: int, full: bool, best:
 PROBE_MASKS = {0: "all stages", 1: "no copies (ring refills)", 2: "no QK", 4: "no softmax", 8: "no PV",
                6: "copies + PV only", 10: "copies + softmax only", 12: "copies + QK only",
                14: "copies only", 15: "nothing (prologue, epilogue, combine)"}
+FP8_PROBE_MASKS = {**PROBE_MASKS, 16: "no dequantization (fp8)", 30: "copies + in-place stores only (fp8)"}
 
 
 def probe_stages(bench: Bench, cfg: AttentionConfig, batch: int, context: int = CONTEXT,
@@ -119,7 +121,7 @@ def probe_stages(bench: Bench, cfg: AttentionConfig, batch: int, context: int = 
     shape = f"{cfg.name} B={batch} ctx={context >> 10}K"
     label = "fp8" if fp8 else "bf16"
     try:
-        for mask, what in PROBE_MASKS.items():
+        for mask, what in (FP8_PROBE_MASKS if fp8 else PROBE_MASKS).items():
             hopper.PROBE_SKIP = mask
             bench.add("probe", f"ring kernel, {what} (skip={mask})", shape, label,
                       lambda a=args: sparse_attention(*a, tuning=tuning), 0.0, 0.0, f"{tuning}")

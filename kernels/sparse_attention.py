@@ -72,24 +72,26 @@ GPU_CANDIDATES = (
     AttnTuning(64, 32, 8, 2, min_tiles=2, ring=2),
     AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=2, ring=2, ws=True),
     AttnTuning(64, 32, 8, 2, min_tiles=2, ring=2, ws=True),
+    AttnTuning(64, 64, 8, 2, min_tiles=1, ring=2, ws=True),
+    AttnTuning(64, 32, 8, 2, min_tiles=1, ring=2, ws=True),
 )
 BUSY_HEAD_ROWS = 32 * 64  # query-heads in a launch from which long splits pay (batch 32 x 64 heads)
 
 
 def default_tuning(fp8: bool, rows: int, heads: int) -> AttnTuning:
-    """Per regime, from the H200 sweeps of 2026-11-29 (kernels/README.md, rounds 4-7):
-    busy (>= BUSY_HEAD_ROWS): bf16 rows take the warp-specialized Gluon kernel, 64-entry tiles, splits filling
-    one wave (Pro B=32 1M: 36.4-36.7 µs vs 38.8-39.1 for the plain ring kernel, 82.1 for this file's kernel;
-    Flash B=32 20.4-20.8 vs 21.5-21.8, round 7); fp8 rows 32-entry tiles in 4 splits at Flash B=32 (58.7 vs
-    72.0 µs at 3), 2 at Pro B=32 (163 µs);
-    one head block in all (Flash B=1): dv_split=2 (bf16 15.5 µs, the ring kernel 15.3: within noise);
-    otherwise (Pro B=1) bf16 the warp-specialized kernel with two tiles per split (12.6-12.8 vs 13.1-13.2
-    plain, 19.0 for this file's kernel), fp8 one tile per split."""
+    """Per regime, from the H200 sweeps of 2026-11-29 (kernels/README.md, rounds 4-8), 1M c4a:
+    busy (>= BUSY_HEAD_ROWS): the warp-specialized Gluon kernel, 64-entry tiles, splits filling one wave, for
+    bf16 rows (Pro B=32 36.4-36.8 µs, Flash B=32 20.4-20.8; round 7) and vLLM's fp8 rows (dequantized in the
+    slot by the copier: Pro B=32 50.8, Flash B=32 24.4, against 155.5 and 51.5 for this file's kernel; round 8);
+    one head block in all (Flash B=1): the warp-specialized kernel, one tile a split (bf16 32-entry tiles 10.6
+    against 11.3 for dv_split; fp8 64-entry tiles 12.3 against 14.1; round 8);
+    otherwise (Pro B=1) the warp-specialized kernel: bf16 two 32-entry tiles a split (12.6-12.8; round 7), fp8
+    one 64-entry tile a split (13.2 against 21.0; round 8)."""
     if rows * heads >= BUSY_HEAD_ROWS:
-        return GPU_CANDIDATES[7] if fp8 else GPU_CANDIDATES[11]
+        return GPU_CANDIDATES[11]
     if rows * heads <= GPU_CANDIDATES[0].block_h:
-        return GPU_CANDIDATES[4] if fp8 else GPU_CANDIDATES[3]
-    return GPU_CANDIDATES[0] if fp8 else GPU_CANDIDATES[12]
+        return GPU_CANDIDATES[13] if fp8 else GPU_CANDIDATES[14]
+    return GPU_CANDIDATES[13] if fp8 else GPU_CANDIDATES[12]
 
 
 ACC_BYTES = 1 << 30  # prefill: launch rows in chunks so the fp32 split partials stay under 1 GiB

@@ -37,18 +37,15 @@ _cta_barrier = getattr(gl, "thread_barrier", None) or gl.barrier  # likewise thr
 
 BLOCK_H = 64  # wgmma's M: one warpgroup row block of heads
 # Stages a timing probe leaves out (bench/attention_sweep.py --probe-stages; the output is then wrong): bits
-# SKIP_COPY (loop refills), SKIP_QK, SKIP_SOFTMAX (P = S, no rescale), SKIP_PV. 0 in every real launch.
+# SKIP_COPY (loop refills), SKIP_QK, SKIP_SOFTMAX (P = S, no rescale), SKIP_PV, SKIP_DEQUANT. 0 in every real launch.
 SKIP_COPY, SKIP_QK, SKIP_SOFTMAX, SKIP_PV = gl.constexpr(1), gl.constexpr(2), gl.constexpr(4), gl.constexpr(8)
+SKIP_DEQUANT = gl.constexpr(16)  # fp8 rows: convert the raw bytes as integers instead (wrong values, same stores)
 PROBE_SKIP = 0
 NUM_WARPS = 8  # two warpgroups, each owning half of S's entry columns and half of the output dims
 PRODUCER_WARPS = gl.constexpr(4)  # the warp-specialized kernel's copier: one warpgroup (registers move by warpgroup)
 PRODUCER_REGS = gl.constexpr(40)
-FP8_PRODUCER_REGS = gl.constexpr(64)  # the fp8 copier also dequantizes (3.6 spills it at 56; the math warps fit 216)
+FP8_PRODUCER_REGS = gl.constexpr(72)  # the fp8 copier also dequantizes (no spills at 72 in 3.6 or 3.9; the math warps fit 208)
 WS_MAXNREG = 168  # 65,536 registers over 12 warps at launch; the math warpgroups then take what the copier frees
-# fp8 rows (vLLM's 584-byte layout): the copier stages raw rows FP8_STAGE_ROWS at a time in FP8_STAGES buffers
-# (a power of two that fits beside Q, the two 64 KB slots and P in 227 KB) and dequantizes them into the bf16 slot
-FP8_STAGE_ROWS = 8
-FP8_STAGES = 4
 
 
 @gluon.jit
@@ -262,122 +259,158 @@ def _ws_copier(ring, q_smem, ready, free, q_ready, q_b, win_b, comp_b, ind_b, po
         async_copy.mbarrier_arrive(ready.index(slot), increment_count=False)
 
 
-@gluon.jit
-def _tile_row_ids(e0, hi, pos, ind_b, WIN: gl.constexpr, WRAP: gl.constexpr, BLOCK_E: gl.constexpr,
-                  layout: gl.constexpr):
-    """Cache rows of one tile as int32, -1 where masked (a tile is all window or all selected entries:
-    `supported` asks for WIN % BLOCK_E == 0 and splits start on tile boundaries)."""
-    _, row, live = _entry_rows(e0, hi, pos, ind_b, WIN, WRAP, BLOCK_E, layout)
-    return gl.where(live, row, -1).to(gl.int32)
+# fp8 rows: most of a tile's raw bytes are copied before its slot is free, into buffers of their own (what fits
+# beside Q, the two 64 KB slots and P in 227 KB: e4m3 blocks 0-5, 24 KB, and the scale bytes), so only e4m3 block
+# 6 and the rope dims are copied once the slot frees, while blocks 0-5 are dequantized. The slot's NVMMA layout is
+# column-block-major (dims 64k..64k+63 of all 64 rows at bytes 8192k..: Triton's to_linear_layout of the 128-byte
+# swizzle), so the rope dims land straight in their bf16 block 7 (bytes 57344..) and raw block 6 waits in the
+# slot's 4 KB block 13, which only block 6's own output covers (its loads come before its stores).
+FP8_EARLY_BLOCKS = gl.constexpr(6)
+FP8_LATE_SLOT_BLOCK = gl.constexpr(13)
+FP8_NOPE_LAYOUT = gl.constexpr(gl.BlockedLayout([1, 8], [4, 8], [PRODUCER_WARPS, 1], [1, 0]))  # [rows, 64 B]
+FP8_SCALE_LAYOUT = gl.constexpr(gl.BlockedLayout([1, 8], [32, 1], [PRODUCER_WARPS, 1], [1, 0]))  # [rows, 8 B]
+
+
+if hasattr(gl.shared_memory_descriptor, "reinterpret"):  # Triton 3.9; 3.6 names it _reinterpret
+    @gluon.jit
+    def _slot_bytes(slot, BLOCK_E: gl.constexpr):
+        """The slot's 64 KB as 16 blocks of BLOCK_E rows x 64 bytes (row-major within a block)."""
+        return slot.reinterpret(gl.uint8, [16, BLOCK_E, 64], gl.SwizzledSharedLayout(1, 1, 1, [1, 0]))
+else:
+    @gluon.jit
+    def _slot_bytes(slot, BLOCK_E: gl.constexpr):
+        """The slot's 64 KB as 16 blocks of BLOCK_E rows x 64 bytes (row-major within a block)."""
+        return slot._reinterpret(gl.uint8, [16, BLOCK_E, 64], gl.SwizzledSharedLayout(1, 1, 1, [1, 0]))
 
 
 @gluon.jit
-def _issue_fp8_rows(nope_st, rope_st, scale_st, ids, e0, win_b, comp_b, stride_wr, stride_cr,
-                    WIN: gl.constexpr, NOPE: gl.constexpr, ROPE: gl.constexpr, R: gl.constexpr):
-    """Start the copies of R raw fp8 rows (row ids in shared memory `ids`, -1 = masked, zero-filled; read in
-    each copy's layout, no layout conversion) into one stage: the e4m3
-    nope bytes, the bf16 rope dims, the ue8m0 scale bytes. Rows are 584 bytes, so 8-byte copies."""
-    nope_l: gl.constexpr = gl.BlockedLayout([1, 1, 8], [1, 4, 8], [gl.num_warps(), 1, 1], [2, 1, 0])
-    rope_l: gl.constexpr = gl.BlockedLayout([1, 4], [2, 16], [gl.num_warps(), 1], [1, 0])
-    scale_l: gl.constexpr = gl.BlockedLayout([1, 8], [32, 1], [gl.num_warps(), 1], [1, 0])
-    base = gl.where(e0 < WIN, win_b, comp_b)
-    stride = gl.where(e0 < WIN, stride_wr, stride_cr).to(gl.int64)
-
-    r = ids.load(gl.SliceLayout(1, gl.SliceLayout(2, nope_l)))
-    blk = gl.arange(0, 8, layout=gl.SliceLayout(0, gl.SliceLayout(2, nope_l)))
-    dims = gl.arange(0, 64, layout=gl.SliceLayout(0, gl.SliceLayout(1, nope_l)))
-    offs = (r.to(gl.int64) * stride)[:, None, None] + (blk * 64)[None, :, None] + dims[None, None, :]
-    ptrs = gl.max_contiguous(gl.multiple_of(base + offs, [1, 1, 8]), [1, 1, 8])
-    _async_load(nope_st, ptrs, mask=(r >= 0)[:, None, None] & (blk * 64 < NOPE)[None, :, None])  # block 7: rope's place
-
-    r = ids.load(gl.SliceLayout(1, rope_l))
-    cols = gl.arange(0, ROPE, layout=gl.SliceLayout(0, rope_l))
-    rope_b = (base + NOPE).to(gl.pointer_type(gl.bfloat16), bitcast=True)
-    ptrs = rope_b + (r.to(gl.int64) * (stride // 2))[:, None] + cols[None, :]
-    ptrs = gl.max_contiguous(gl.multiple_of(ptrs, [1, 8]), [1, 4])  # 8-byte aligned (bytes), 4 contiguous dims
-    _async_load(rope_st, ptrs, mask=(r >= 0)[:, None])
-
-    r = ids.load(gl.SliceLayout(1, scale_l))
-    cols = gl.arange(0, 8, layout=gl.SliceLayout(0, scale_l))
-    ptrs = base + NOPE + 2 * ROPE + r.to(gl.int64)[:, None] * stride + cols[None, :]
-    ptrs = gl.max_contiguous(gl.multiple_of(ptrs, [1, 8]), [1, 8])
-    _async_load(scale_st, ptrs, mask=(r >= 0)[:, None])
+def _fp8_tile_rows(e0, hi, pos, ind_b, stride_wr, stride_cr, win_b, comp_b, WIN: gl.constexpr,
+                   WRAP: gl.constexpr, BLOCK_E: gl.constexpr, layout: gl.constexpr):
+    """(row start address, live) of one tile's rows in the layout a copy uses: loaded once per copy layout
+    (the second load hits L1) instead of converted between layouts through shared memory (two barriers each)."""
+    is_win, row, live = _entry_rows(e0, hi, pos, ind_b, WIN, WRAP, BLOCK_E, gl.SliceLayout(1, layout))
+    return gl.where(is_win, win_b + row * stride_wr, comp_b + row * stride_cr), live
 
 
 @gluon.jit
-def _dequant_fp8_rows(dst, nope_st, rope_st, scale_st, NOPE: gl.constexpr, R: gl.constexpr):
-    """One landed stage into R rows of a bf16 slot, as [R, 8 blocks, 64 dims]: blocks 0-6 are e4m3 bytes times
-    2^(scale - 127), built from the scale's exponent bits (exact in bf16: 3 mantissa bits fit in 7), block 7
-    the bf16 rope dims. One store per stage: Triton 3.6 (the H200's) puts a partition barrier between any two
-    stores into the slot, so seven 64-dim stores cost seven barriers."""
-    layout: gl.constexpr = gl.BlockedLayout([1, 8, 4], [2, 1, 16], [gl.num_warps(), 1, 1], [2, 1, 0])
-    x = nope_st.load(layout)
-    e = gl.expand_dims(scale_st.load(gl.SliceLayout(2, layout)), 2).to(gl.int32)
-    rope = gl.expand_dims(rope_st.load(gl.SliceLayout(1, layout)), 1).to(gl.float32)
-    y = x.to(gl.float8e4nv, bitcast=True).to(gl.float32) * (e << 23).to(gl.float32, bitcast=True)
-    blk = gl.arange(0, 8, layout=gl.SliceLayout(0, gl.SliceLayout(2, layout)))[None, :, None]
-    y = gl.where(blk * 64 < NOPE, y, rope)
-    dst.store(gl.reshape(y.to(gl.bfloat16), [R, 512]))
+def _copy_fp8_block(dst, bn, vn, k: gl.constexpr):
+    """e4m3 block k (dims 64k..64k+63, 64 bytes) of every row into dst [rows, 64]; masked rows zero-filled."""
+    dims = gl.arange(0, 64, layout=gl.SliceLayout(0, FP8_NOPE_LAYOUT))
+    ptrs = gl.max_contiguous(gl.multiple_of(bn[:, None] + k * 64 + dims[None, :], [1, 8]), [1, 8])
+    _async_load(dst, ptrs, mask=vn[:, None])
 
 
 @gluon.jit
-def _ws_copier_fp8(ring, q_smem, nope_st, rope_st, scale_st, rows_smem, ready, free, q_ready, q_b, win_b, comp_b,
-                   ind_b, pos, lo, hi, n_tiles, stride_qh, stride_wr, stride_cr, WIN: gl.constexpr,
-                   WRAP: gl.constexpr, D: gl.constexpr, NOPE: gl.constexpr, BLOCK_H: gl.constexpr,
-                   BLOCK_E: gl.constexpr, NUM_BUF: gl.constexpr, R: gl.constexpr, NSTAGE: gl.constexpr,
-                   SKIP: gl.constexpr):
-    """Copy partition for fp8 rows: raw rows stream through NSTAGE stages of R rows, NSTAGE - 1 stages in
-    flight, each dequantized into its slot as it lands; a slot is handed over (one arrive after a partition
-    barrier) once all its rows are in. Each tile's row ids go to shared memory a few stages before they are
-    needed, loaded a tile ahead, so no copy waits on an index load."""
-    CPT: gl.constexpr = BLOCK_E // R  # stages per tile
-    STORE_AT: gl.constexpr = CPT - NSTAGE  # the stage at which the next tile's row ids go to shared memory
-    gl.static_assert(STORE_AT >= 0, "FP8_STAGES must not exceed BLOCK_E // FP8_STAGE_ROWS")
+def _issue_fp8_early(early_a, early_b, scales, bn, vn, bs, vs, NOPE: gl.constexpr, ROPE: gl.constexpr):
+    """Copies that need no free slot: e4m3 blocks 0-3 and 4-5 of every row, and its 8 scale bytes (rows are 584
+    bytes, so 8-byte copies; 4 row addresses a thread, reused for every block). One copy group."""
+    cols = gl.arange(0, 8, layout=gl.SliceLayout(0, FP8_SCALE_LAYOUT))
+    ptrs = gl.max_contiguous(gl.multiple_of(bs[:, None] + (NOPE + 2 * ROPE) + cols[None, :], [1, 8]), [1, 8])
+    _async_load(scales, ptrs, mask=vs[:, None])
+    for k in gl.static_range(4):
+        _copy_fp8_block(early_a.index(k), bn, vn, k)
+    for k in gl.static_range(2):
+        _copy_fp8_block(early_b.index(k), bn, vn, 4 + k)
+    async_copy.commit_group()
+
+
+@gluon.jit
+def _issue_fp8_late(slot, bn, vn, NOPE: gl.constexpr, ROPE: gl.constexpr, BLOCK_E: gl.constexpr):
+    """Copies into the freed slot: e4m3 block 6 to the slot's 4 KB block FP8_LATE_SLOT_BLOCK, the bf16 rope dims
+    to their final place (dims NOPE..). One copy group."""
+    _copy_fp8_block(_slot_bytes(slot, BLOCK_E).index(FP8_LATE_SLOT_BLOCK), bn, vn, NOPE // 64 - 1)
+    cols = gl.arange(0, ROPE, layout=gl.SliceLayout(0, FP8_NOPE_LAYOUT))  # the same row addresses, 8 dims a thread
+    rope_p = (bn + NOPE).to(gl.pointer_type(gl.bfloat16), bitcast=True)
+    ptrs = gl.max_contiguous(gl.multiple_of(rope_p[:, None] + cols[None, :], [1, 8]), [1, 4])
+    _async_load(slot.slice(NOPE, ROPE, dim=1), ptrs, mask=vn[:, None])
+    async_copy.commit_group()
+
+
+@gluon.jit
+def _dequant_fp8_block(dst, src, scales, k: gl.constexpr, SKIP: gl.constexpr, OVERLAP: gl.constexpr):
+    """One 64-dim block into bf16: e4m3 bytes times 2^(scale - 127), built from the scale's exponent bits (exact in
+    bf16: 3 mantissa bits fit in 7). OVERLAP: src lies under dst, so every thread loads before any stores."""
+    layout: gl.constexpr = gl.BlockedLayout([1, 16], [8, 4], [gl.num_warps(), 1], [1, 0])
+    e = scales.slice(k, 1, dim=1).load(layout).to(gl.int32)  # [rows, 1]
+    x = src.load(layout)
+    if SKIP & SKIP_DEQUANT:
+        y = x.to(gl.bfloat16)
+    else:
+        y = (x.to(gl.float8e4nv, bitcast=True).to(gl.float32) * (e << 23).to(gl.float32, bitcast=True)).to(gl.bfloat16)
+    if OVERLAP:
+        _cta_barrier()
+    dst.slice(k * 64, 64, dim=1).store(y)
+
+
+@gluon.jit
+def _ws_copier_fp8(ring, q_smem, early_a, early_b, scales, ready, free, q_ready, q_b, win_b, comp_b, ind_b, pos, lo,
+                   hi, n_tiles, stride_qh, stride_wr, stride_cr, WIN: gl.constexpr, WRAP: gl.constexpr,
+                   D: gl.constexpr, NOPE: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr,
+                   NUM_BUF: gl.constexpr, SKIP: gl.constexpr):
+    """Copy partition for fp8 rows. Per tile: once its slot is free, copy the late bytes into it (block 6, rope),
+    dequantize blocks 0-5 from the early buffers (copied while the slot was busy), start the next tile's early
+    copies, dequantize block 6, hand the slot over (one arrive after a partition barrier)."""
+    gl.static_assert(BLOCK_E == 64, "the byte plan is for 64-row slots")
+    gl.static_assert(NOPE == 64 * (FP8_EARLY_BLOCKS + 1), "six early e4m3 blocks and one late one")
     ROPE: gl.constexpr = D - NOPE
     copy_layout: gl.constexpr = gl.BlockedLayout([1, 8], [4, 8], [gl.num_warps(), 1], [1, 0])
-    ids_layout: gl.constexpr = gl.BlockedLayout([1], [32], [gl.num_warps()], [0])
     offs_h = gl.arange(0, BLOCK_H, layout=gl.SliceLayout(1, copy_layout))
     offs_d = gl.arange(0, D, layout=gl.SliceLayout(0, copy_layout))
     _async_load(q_smem, q_b + offs_h[:, None] * stride_qh + offs_d[None, :])
     async_copy.mbarrier_arrive(q_ready, increment_count=False)
     async_copy.commit_group()
-
-    rows_smem.index(0).store(_tile_row_ids(lo, hi, pos, ind_b, WIN, WRAP, BLOCK_E, ids_layout))
-    nxt = _tile_row_ids(lo + BLOCK_E, hi, pos, ind_b, WIN, WRAP, BLOCK_E, ids_layout)
-    _cta_barrier()
-    for i in gl.static_range(NSTAGE - 1):
-        if not SKIP & SKIP_COPY:
-            _issue_fp8_rows(nope_st.index(i), rope_st.index(i), scale_st.index(i),
-                            rows_smem.index(0).slice(i * R, R), lo + i * R, win_b, comp_b,
-                            stride_wr, stride_cr, WIN, NOPE, ROPE, R)
-        async_copy.commit_group()
+    bn, vn = _fp8_tile_rows(lo, hi, pos, ind_b, stride_wr, stride_cr, win_b, comp_b, WIN, WRAP, BLOCK_E,
+                            FP8_NOPE_LAYOUT)
+    bs, vs = _fp8_tile_rows(lo, hi, pos, ind_b, stride_wr, stride_cr, win_b, comp_b, WIN, WRAP, BLOCK_E,
+                            FP8_SCALE_LAYOUT)
+    if not SKIP & SKIP_COPY:
+        _issue_fp8_early(early_a, early_b, scales, bn, vn, bs, vs, NOPE, ROPE)
     for t in range(n_tiles):
-        slot = t % NUM_BUF
-        for c in gl.static_range(CPT):
-            g = t * CPT + c
-            async_copy.wait_group(NSTAGE - 2)  # this thread's copies of stage g have landed
-            _cta_barrier()  # ... and everyone's; stage g - 1 is dequantized, so its buffer is free again
-            # the stage issued now, g + NSTAGE - 1: tile t + (c + NSTAGE - 1) // CPT, rows (c + NSTAGE - 1) % CPT · R..
-            h = (g + NSTAGE - 1) % NSTAGE
-            if not SKIP & SKIP_COPY:
-                _issue_fp8_rows(nope_st.index(h), rope_st.index(h), scale_st.index(h),
-                                rows_smem.index((t + (c + NSTAGE - 1) // CPT) % 2).slice((c + NSTAGE - 1) % CPT * R, R),
-                                lo + t * BLOCK_E + (c + NSTAGE - 1) * R, win_b, comp_b, stride_wr, stride_cr, WIN, NOPE,
-                                ROPE, R)
-            async_copy.commit_group()
-            if c == STORE_AT:  # tile t + 1's ids, needed from stage (t + 1)·CPT, issued at c = STORE_AT + 1
-                rows_smem.index((t + 1) % 2).store(nxt)
-                nxt = _tile_row_ids(lo + (t + 2) * BLOCK_E, hi, pos, ind_b, WIN, WRAP, BLOCK_E, ids_layout)
-            if c == 0:
-                mbarrier.wait(free.index(slot), ((t // NUM_BUF) & 1) ^ 1)  # a fresh barrier passes phase 1 at once
-            s = g % NSTAGE
-            _dequant_fp8_rows(ring.index(slot).slice(c * R, R, dim=0), nope_st.index(s), rope_st.index(s),
-                              scale_st.index(s), NOPE, R)
-            if c == CPT - 1:
-                fence_async_shared()  # the dequantized rows were written through the generic proxy
-                _cta_barrier()
-                mbarrier.arrive(ready.index(slot))  # one arrive for the partition (its first thread)
-    async_copy.wait_group(0)  # the zero-filled copies issued past the last tile
+        slot_i = t % NUM_BUF
+        slot = ring.index(slot_i)
+        e_next = lo + (t + 1) * BLOCK_E
+        nn, nv = _fp8_tile_rows(e_next, hi, pos, ind_b, stride_wr, stride_cr, win_b, comp_b, WIN, WRAP, BLOCK_E,
+                                FP8_NOPE_LAYOUT)
+        ns, nsv = _fp8_tile_rows(e_next, hi, pos, ind_b, stride_wr, stride_cr, win_b, comp_b, WIN, WRAP, BLOCK_E,
+                                 FP8_SCALE_LAYOUT)
+        mbarrier.wait(free.index(slot_i), ((t // NUM_BUF) & 1) ^ 1)  # a fresh barrier passes phase 1 at once
+        if not SKIP & SKIP_COPY:
+            _issue_fp8_late(slot, bn, vn, NOPE, ROPE, BLOCK_E)
+        async_copy.wait_group(1)  # this tile's early group (the late one may still fly)
+        _cta_barrier()
+        for k in gl.static_range(FP8_EARLY_BLOCKS):
+            if k < 4:
+                _dequant_fp8_block(slot, early_a.index(k), scales, k, SKIP, False)
+            else:
+                _dequant_fp8_block(slot, early_b.index(k - 4), scales, k, SKIP, False)
+        e6 = scales.slice(FP8_EARLY_BLOCKS, 1, dim=1).load(
+            gl.BlockedLayout([1, 16], [8, 4], [gl.num_warps(), 1], [1, 0]))  # the scales' last use this tile
+        _cta_barrier()  # the early buffers are read: the next tile's early copies may start
+        if not SKIP & SKIP_COPY:
+            _issue_fp8_early(early_a, early_b, scales, nn, nv, ns, nsv, NOPE, ROPE)
+        bn, vn, bs, vs = nn, nv, ns, nsv
+        async_copy.wait_group(1)  # this tile's late group
+        _cta_barrier()
+        _dequant_late_block(slot, e6, SKIP, BLOCK_E)
+        fence_async_shared()  # the dequantized blocks were written through the generic proxy
+        _cta_barrier()
+        mbarrier.arrive(ready.index(slot_i))  # one arrive for the partition (its first thread)
+    async_copy.wait_group(0)  # the zero-filled early copies past the last tile
+
+
+@gluon.jit
+def _dequant_late_block(slot, e, SKIP: gl.constexpr, BLOCK_E: gl.constexpr):
+    """e4m3 block 6, waiting in the slot's 4 KB block FP8_LATE_SLOT_BLOCK under its own output, into bf16 (scale
+    bytes e [rows, 1] read before the next tile's copies reuse their buffer): all loads, a barrier, the stores."""
+    layout: gl.constexpr = gl.BlockedLayout([1, 16], [8, 4], [gl.num_warps(), 1], [1, 0])
+    x = _slot_bytes(slot, BLOCK_E).index(FP8_LATE_SLOT_BLOCK).load(layout)
+    if SKIP & SKIP_DEQUANT:
+        y = x.to(gl.bfloat16)
+    else:
+        y = (x.to(gl.float8e4nv, bitcast=True).to(gl.float32)
+             * (e.to(gl.int32) << 23).to(gl.float32, bitcast=True)).to(gl.bfloat16)
+    _cta_barrier()
+    slot.slice(FP8_EARLY_BLOCKS * 64, 64, dim=1).store(y)
 
 
 @gluon.jit
@@ -418,13 +451,12 @@ def _sparse_attn_ws_kernel(
     stride_ab, stride_ah, stride_as, stride_mb, stride_mh, stride_ms,
     WIN: gl.constexpr, WRAP: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr,
     NUM_BUF: gl.constexpr, SKIP: gl.constexpr, FP8: gl.constexpr = False, NOPE: gl.constexpr = 448,
-    R: gl.constexpr = 8, NSTAGE: gl.constexpr = 4,
 ):
     """`_sparse_attn_async_kernel`'s work with the copies in their own warpgroup (warp specialization): the
     math warps never issue a copy or wait on a copy group, the copier runs NUM_BUF tiles ahead of them, and
     slots pass between the two through mbarriers (ready: copies landed; free: both math warpgroups done).
     FP8: the caches hold vLLM's fp8 rows (NOPE e4m3 dims, bf16 rope dims, ue8m0 scales), which the copier
-    stages R rows at a time and dequantizes into the same bf16 slots, so the math warps are the same."""
+    dequantizes into the same bf16 slots (the byte plan: FP8_EARLY_BLOCKS), so the math warps are the same."""
     tile_layout: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=128, element_bitwidth=16, rank=2)
     p_layout: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=min(128, 2 * BLOCK_E), element_bitwidth=16,
                                                   rank=2)
@@ -445,17 +477,16 @@ def _sparse_attn_ws_kernel(
 
     q_b = q_ptr + b * stride_qb + h0 * stride_qh
     if FP8:
-        plain: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, [1, 0])  # the layout of one stage
-        nope_st = gl.allocate_shared_memory(gl.uint8, [NSTAGE, R, 8, 64], gl.SwizzledSharedLayout(1, 1, 1, [2, 1, 0]))
-        rope_st = gl.allocate_shared_memory(gl.bfloat16, [NSTAGE, R, D - NOPE], plain)
-        scale_st = gl.allocate_shared_memory(gl.uint8, [NSTAGE, R, 8], plain)
-        rows_smem = gl.allocate_shared_memory(gl.int32, [2, BLOCK_E], gl.SwizzledSharedLayout(1, 1, 1, [0]))
+        plain: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, [1, 0])
+        early_a = gl.allocate_shared_memory(gl.uint8, [4, BLOCK_E, 64], plain)  # e4m3 blocks 0-3 of the next tile
+        early_b = gl.allocate_shared_memory(gl.uint8, [2, BLOCK_E, 64], plain)  # blocks 4-5
+        scales = gl.allocate_shared_memory(gl.uint8, [BLOCK_E, 8], plain)
         acc, m_i, l_rows = gl.warp_specialize([(_ws_math, (
             ring, q_smem, p_smem, ready, free, q_ready, ind_b, pos, lo, hi, n_tiles, scale_log2, WIN, D, BLOCK_H,
             BLOCK_E, NUM_BUF, SKIP)), (_ws_copier_fp8, (
-            ring, q_smem, nope_st, rope_st, scale_st, rows_smem, ready, free, q_ready, q_b, win_ptr + b * stride_wb,
+            ring, q_smem, early_a, early_b, scales, ready, free, q_ready, q_b, win_ptr + b * stride_wb,
             comp_ptr + b * stride_cb, ind_b, pos, lo, hi, n_tiles, stride_qh, stride_wr, stride_cr, WIN, WRAP, D,
-            NOPE, BLOCK_H, BLOCK_E, NUM_BUF, R, NSTAGE, SKIP))], [PRODUCER_WARPS], [FP8_PRODUCER_REGS])
+            NOPE, BLOCK_H, BLOCK_E, NUM_BUF, SKIP))], [PRODUCER_WARPS], [FP8_PRODUCER_REGS])
     else:
         acc, m_i, l_rows = gl.warp_specialize([(_ws_math, (
             ring, q_smem, p_smem, ready, free, q_ready, ind_b, pos, lo, hi, n_tiles, scale_log2, WIN, D, BLOCK_H,
@@ -476,7 +507,7 @@ def supported(q: torch.Tensor, caches: tuple[torch.Tensor, ...], heads: int, blo
     warp-specialized kernel only, vLLM's fp8 rows (448 e4m3 + 64 bf16 + 8 scale bytes, 8-byte aligned)."""
     fp8 = caches[0].dtype == torch.uint8
     if fp8:
-        rows_ok = ws and nope == 448 and scale_block == 64 and block_e % (FP8_STAGE_ROWS * FP8_STAGES) == 0 and all(
+        rows_ok = ws and nope == 448 and scale_block == 64 and block_e == 64 and all(
             c.dtype == torch.uint8 and c.shape[-1] == nope + 2 * (dim - nope) + 8 and c.stride(-2) % 8 == 0
             and c.data_ptr() % 8 == 0 for c in caches)
     else:
@@ -494,7 +525,7 @@ def launch(grid: tuple[int, int], args: tuple, *, window: int, wrap: bool, dim: 
     consts = dict(WIN=window, WRAP=wrap, D=dim, BLOCK_H=BLOCK_H, BLOCK_E=block_e, NUM_BUF=num_buf, SKIP=PROBE_SKIP,
                   num_warps=NUM_WARPS)
     if ws:
-        fp8_consts = dict(FP8=True, NOPE=nope, R=FP8_STAGE_ROWS, NSTAGE=FP8_STAGES) if fp8 else {}
+        fp8_consts = dict(FP8=True, NOPE=nope) if fp8 else {}
         _sparse_attn_ws_kernel[grid](*args, **consts, **fp8_consts, maxnreg=WS_MAXNREG)
     else:
         _sparse_attn_async_kernel[grid](*args, **consts)
