@@ -70,8 +70,17 @@ def grid(busy: bool, gluon_only: bool = False, fp8: bool = False) -> list[AttnTu
             *(AttnTuning(64, 32, 8, 2, target_programs=132, min_tiles=4, ring=r) for r in (2, 3))]
 
 
+def padded_rows(cache: torch.Tensor, stride: int) -> torch.Tensor:
+    """The same fp8 rows at a wider row stride (a view of the first row_bytes of each padded row)."""
+    if stride <= cache.shape[-1]:
+        return cache
+    wide = torch.zeros(*cache.shape[:-1], stride, dtype=cache.dtype, device=cache.device)
+    wide[..., : cache.shape[-1]] = cache
+    return wide[..., : cache.shape[-1]]
+
+
 def sweep_case(bench: Bench, cfg: AttentionConfig, batch: int, full: bool, best: dict, context: int = CONTEXT,
-               gluon_only: bool = False) -> None:
+               gluon_only: bool = False, fp8_stride: int = 0) -> None:
     inp = make_decode_inputs(cfg, batch, context, device=bench.device, seed=7 + batch)
     idx = index_topk(inp.index_q, inp.index_w, inp.index_k, inp.positions, cfg.index_topk, cfg.ratio)
     busy = batch * cfg.n_heads >= BUSY_HEAD_ROWS
@@ -81,6 +90,8 @@ def sweep_case(bench: Bench, cfg: AttentionConfig, batch: int, full: bool, best:
     sub = slice(0, min(batch, 2))
     for fp8 in (False, True):
         win, comp = (to_fp8(inp.window_kv, cfg), to_fp8(inp.comp_kv, cfg)) if fp8 else (inp.window_kv, inp.comp_kv)
+        if fp8 and fp8_stride:
+            win, comp = padded_rows(win, fp8_stride), padded_rows(comp, fp8_stride)
         args = (inp.q, win, comp, idx, inp.positions, inp.sink, inp.inv_freq, cfg)
         want = ref.sparse_attention(*(a[sub] for a in args[:5]), *args[5:])
         row_bytes = cfg.fp8_row_bytes if fp8 else 2 * cfg.head_dim
@@ -156,6 +167,8 @@ def main() -> None:
     ap.add_argument("--probe-stages", action="store_true", help="only time the Gluon kernel with stages left out")
     ap.add_argument("--probe-tunings", default="", help="';'-separated AttnTuning fields to probe besides the default")
     ap.add_argument("--probe-fp8", action="store_true", help="probe with vLLM's fp8 rows instead of bf16")
+    ap.add_argument("--fp8-row-stride", type=int, default=0,
+                    help="fp8 rows at this row stride (e.g. 592: 16-byte aligned rows) instead of vLLM's 584")
     opts = ap.parse_args()
     best: dict = {}
     if opts.smoke:
@@ -177,7 +190,7 @@ def main() -> None:
     for case in opts.cases.split(","):
         name, batch = case.split(":")
         sweep_case(bench, AttentionConfig.from_name(name), int(batch), opts.grid != "defaults", best,
-                   gluon_only=opts.grid == "gluon")
+                   gluon_only=opts.grid == "gluon", fp8_stride=opts.fp8_row_stride)
         write_outputs(bench, opts.out, torch.cuda.get_device_name(), opts.commit, quiet=True, stem=opts.stem)
     for (key, name), (p50, t) in sorted(best.items(), key=str):
         log(f"best {name} (fp8, busy)={key}: {p50:.1f} µs {t}")

@@ -269,7 +269,7 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
                 q[lo:hi], wbase[0], cbase[0], indices[lo:hi], positions[lo:hi], acc, ml,
                 heads, indices.shape[1], split_len, win_mod, cfg.softmax_scale * LOG2E, *strides,
             ), window=window, wrap=win_mod != NO_WRAP, dim=dim, block_e=t.block_e, num_buf=ring, ws=t.ws, fp8=wargs[4],
-                nope=cfg.nope_dim)
+                nope=cfg.nope_dim, align16=all(c.stride(-2) % 16 == 0 and c.data_ptr() % 16 == 0 for c in (win, comp)))
         else:
             _sparse_attn_kernel[(n * per_row, splits)](
                 q[lo:hi], wbase[0], wbase[1], cbase[0], cbase[1], indices[lo:hi], positions[lo:hi], acc, ml,

@@ -269,6 +269,8 @@ def _ws_copier(ring, q_smem, ready, free, q_ready, q_b, win_b, comp_b, ind_b, po
 FP8_EARLY_BLOCKS = gl.constexpr(6)
 FP8_LATE_SLOT_BLOCK = gl.constexpr(13)
 FP8_NOPE_LAYOUT = gl.constexpr(gl.BlockedLayout([1, 8], [4, 8], [PRODUCER_WARPS, 1], [1, 0]))  # [rows, 64 B]
+# rows 16-byte aligned (a row stride that is a multiple of 16, as vLLM's 584 is not): 16-byte copies, bypassing L1
+FP8_NOPE_LAYOUT16 = gl.constexpr(gl.BlockedLayout([1, 16], [8, 4], [PRODUCER_WARPS, 1], [1, 0]))
 FP8_SCALE_LAYOUT = gl.constexpr(gl.BlockedLayout([1, 8], [32, 1], [PRODUCER_WARPS, 1], [1, 0]))  # [rows, 8 B]
 
 
@@ -294,35 +296,38 @@ def _fp8_tile_rows(e0, hi, pos, ind_b, stride_wr, stride_cr, win_b, comp_b, WIN:
 
 
 @gluon.jit
-def _copy_fp8_block(dst, bn, vn, k: gl.constexpr):
-    """e4m3 block k (dims 64k..64k+63, 64 bytes) of every row into dst [rows, 64]; masked rows zero-filled."""
-    dims = gl.arange(0, 64, layout=gl.SliceLayout(0, FP8_NOPE_LAYOUT))
-    ptrs = gl.max_contiguous(gl.multiple_of(bn[:, None] + k * 64 + dims[None, :], [1, 8]), [1, 8])
+def _copy_fp8_block(dst, bn, vn, k: gl.constexpr, NL: gl.constexpr, VEC: gl.constexpr):
+    """e4m3 block k (dims 64k..64k+63, 64 bytes) of every row into dst [rows, 64] in VEC-byte copies (layout NL);
+    masked rows zero-filled."""
+    dims = gl.arange(0, 64, layout=gl.SliceLayout(0, NL))
+    ptrs = gl.max_contiguous(gl.multiple_of(bn[:, None] + k * 64 + dims[None, :], [1, VEC]), [1, VEC])
     _async_load(dst, ptrs, mask=vn[:, None])
 
 
 @gluon.jit
-def _issue_fp8_early(early_a, early_b, scales, bn, vn, bs, vs, NOPE: gl.constexpr, ROPE: gl.constexpr):
-    """Copies that need no free slot: e4m3 blocks 0-3 and 4-5 of every row, and its 8 scale bytes (rows are 584
-    bytes, so 8-byte copies; 4 row addresses a thread, reused for every block). One copy group."""
+def _issue_fp8_early(early_a, early_b, scales, bn, vn, bs, vs, NOPE: gl.constexpr, ROPE: gl.constexpr,
+                     NL: gl.constexpr, VEC: gl.constexpr):
+    """Copies that need no free slot: e4m3 blocks 0-3 and 4-5 of every row, and its 8 scale bytes (vLLM's rows
+    are 584 bytes, so VEC = 8-byte copies; row addresses reused for every block). One copy group."""
     cols = gl.arange(0, 8, layout=gl.SliceLayout(0, FP8_SCALE_LAYOUT))
     ptrs = gl.max_contiguous(gl.multiple_of(bs[:, None] + (NOPE + 2 * ROPE) + cols[None, :], [1, 8]), [1, 8])
     _async_load(scales, ptrs, mask=vs[:, None])
     for k in gl.static_range(4):
-        _copy_fp8_block(early_a.index(k), bn, vn, k)
+        _copy_fp8_block(early_a.index(k), bn, vn, k, NL, VEC)
     for k in gl.static_range(2):
-        _copy_fp8_block(early_b.index(k), bn, vn, 4 + k)
+        _copy_fp8_block(early_b.index(k), bn, vn, 4 + k, NL, VEC)
     async_copy.commit_group()
 
 
 @gluon.jit
-def _issue_fp8_late(slot, bn, vn, NOPE: gl.constexpr, ROPE: gl.constexpr, BLOCK_E: gl.constexpr):
+def _issue_fp8_late(slot, bn, vn, NOPE: gl.constexpr, ROPE: gl.constexpr, BLOCK_E: gl.constexpr, NL: gl.constexpr,
+                    VEC: gl.constexpr):
     """Copies into the freed slot: e4m3 block 6 to the slot's 4 KB block FP8_LATE_SLOT_BLOCK, the bf16 rope dims
     to their final place (dims NOPE..). One copy group."""
-    _copy_fp8_block(_slot_bytes(slot, BLOCK_E).index(FP8_LATE_SLOT_BLOCK), bn, vn, NOPE // 64 - 1)
-    cols = gl.arange(0, ROPE, layout=gl.SliceLayout(0, FP8_NOPE_LAYOUT))  # the same row addresses, 8 dims a thread
+    _copy_fp8_block(_slot_bytes(slot, BLOCK_E).index(FP8_LATE_SLOT_BLOCK), bn, vn, NOPE // 64 - 1, NL, VEC)
+    cols = gl.arange(0, ROPE, layout=gl.SliceLayout(0, NL))  # the same row addresses
     rope_p = (bn + NOPE).to(gl.pointer_type(gl.bfloat16), bitcast=True)
-    ptrs = gl.max_contiguous(gl.multiple_of(rope_p[:, None] + cols[None, :], [1, 8]), [1, 4])
+    ptrs = gl.max_contiguous(gl.multiple_of(rope_p[:, None] + cols[None, :], [1, VEC]), [1, VEC // 2])
     _async_load(slot.slice(NOPE, ROPE, dim=1), ptrs, mask=vn[:, None])
     async_copy.commit_group()
 
@@ -347,13 +352,15 @@ def _dequant_fp8_block(dst, src, scales, k: gl.constexpr, SKIP: gl.constexpr, OV
 def _ws_copier_fp8(ring, q_smem, early_a, early_b, scales, ready, free, q_ready, q_b, win_b, comp_b, ind_b, pos, lo,
                    hi, n_tiles, stride_qh, stride_wr, stride_cr, WIN: gl.constexpr, WRAP: gl.constexpr,
                    D: gl.constexpr, NOPE: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr,
-                   NUM_BUF: gl.constexpr, SKIP: gl.constexpr):
+                   NUM_BUF: gl.constexpr, ALIGN16: gl.constexpr, SKIP: gl.constexpr):
     """Copy partition for fp8 rows. Per tile: once its slot is free, copy the late bytes into it (block 6, rope),
     dequantize blocks 0-5 from the early buffers (copied while the slot was busy), start the next tile's early
     copies, dequantize block 6, hand the slot over (one arrive after a partition barrier)."""
     gl.static_assert(BLOCK_E == 64, "the byte plan is for 64-row slots")
     gl.static_assert(NOPE == 64 * (FP8_EARLY_BLOCKS + 1), "six early e4m3 blocks and one late one")
     ROPE: gl.constexpr = D - NOPE
+    NL: gl.constexpr = FP8_NOPE_LAYOUT16 if ALIGN16 else FP8_NOPE_LAYOUT
+    VEC: gl.constexpr = 16 if ALIGN16 else 8
     copy_layout: gl.constexpr = gl.BlockedLayout([1, 8], [4, 8], [gl.num_warps(), 1], [1, 0])
     offs_h = gl.arange(0, BLOCK_H, layout=gl.SliceLayout(1, copy_layout))
     offs_d = gl.arange(0, D, layout=gl.SliceLayout(0, copy_layout))
@@ -361,22 +368,22 @@ def _ws_copier_fp8(ring, q_smem, early_a, early_b, scales, ready, free, q_ready,
     async_copy.mbarrier_arrive(q_ready, increment_count=False)
     async_copy.commit_group()
     bn, vn = _fp8_tile_rows(lo, hi, pos, ind_b, stride_wr, stride_cr, win_b, comp_b, WIN, WRAP, BLOCK_E,
-                            FP8_NOPE_LAYOUT)
+                            NL)
     bs, vs = _fp8_tile_rows(lo, hi, pos, ind_b, stride_wr, stride_cr, win_b, comp_b, WIN, WRAP, BLOCK_E,
                             FP8_SCALE_LAYOUT)
     if not SKIP & SKIP_COPY:
-        _issue_fp8_early(early_a, early_b, scales, bn, vn, bs, vs, NOPE, ROPE)
+        _issue_fp8_early(early_a, early_b, scales, bn, vn, bs, vs, NOPE, ROPE, NL, VEC)
     for t in range(n_tiles):
         slot_i = t % NUM_BUF
         slot = ring.index(slot_i)
         e_next = lo + (t + 1) * BLOCK_E
         nn, nv = _fp8_tile_rows(e_next, hi, pos, ind_b, stride_wr, stride_cr, win_b, comp_b, WIN, WRAP, BLOCK_E,
-                                FP8_NOPE_LAYOUT)
+                                NL)
         ns, nsv = _fp8_tile_rows(e_next, hi, pos, ind_b, stride_wr, stride_cr, win_b, comp_b, WIN, WRAP, BLOCK_E,
                                  FP8_SCALE_LAYOUT)
         mbarrier.wait(free.index(slot_i), ((t // NUM_BUF) & 1) ^ 1)  # a fresh barrier passes phase 1 at once
         if not SKIP & SKIP_COPY:
-            _issue_fp8_late(slot, bn, vn, NOPE, ROPE, BLOCK_E)
+            _issue_fp8_late(slot, bn, vn, NOPE, ROPE, BLOCK_E, NL, VEC)
         async_copy.wait_group(1)  # this tile's early group (the late one may still fly)
         _cta_barrier()
         for k in gl.static_range(FP8_EARLY_BLOCKS):
@@ -388,7 +395,7 @@ def _ws_copier_fp8(ring, q_smem, early_a, early_b, scales, ready, free, q_ready,
             gl.BlockedLayout([1, 16], [8, 4], [gl.num_warps(), 1], [1, 0]))  # the scales' last use this tile
         _cta_barrier()  # the early buffers are read: the next tile's early copies may start
         if not SKIP & SKIP_COPY:
-            _issue_fp8_early(early_a, early_b, scales, nn, nv, ns, nsv, NOPE, ROPE)
+            _issue_fp8_early(early_a, early_b, scales, nn, nv, ns, nsv, NOPE, ROPE, NL, VEC)
         bn, vn, bs, vs = nn, nv, ns, nsv
         async_copy.wait_group(1)  # this tile's late group
         _cta_barrier()
@@ -452,6 +459,7 @@ def _sparse_attn_ws_kernel(
     stride_ab, stride_ah, stride_as, stride_mb, stride_mh, stride_ms,
     WIN: gl.constexpr, WRAP: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr,
     NUM_BUF: gl.constexpr, SKIP: gl.constexpr, FP8: gl.constexpr = False, NOPE: gl.constexpr = 448,
+    ALIGN16: gl.constexpr = False,
 ):
     """`_sparse_attn_async_kernel`'s work with the copies in their own warpgroup (warp specialization): the
     math warps never issue a copy or wait on a copy group, the copier runs NUM_BUF tiles ahead of them, and
@@ -487,7 +495,7 @@ def _sparse_attn_ws_kernel(
             BLOCK_E, NUM_BUF, SKIP)), (_ws_copier_fp8, (
             ring, q_smem, early_a, early_b, scales, ready, free, q_ready, q_b, win_ptr + b * stride_wb,
             comp_ptr + b * stride_cb, ind_b, pos, lo, hi, n_tiles, stride_qh, stride_wr, stride_cr, WIN, WRAP, D,
-            NOPE, BLOCK_H, BLOCK_E, NUM_BUF, SKIP))], [PRODUCER_WARPS], [FP8_PRODUCER_REGS])
+            NOPE, BLOCK_H, BLOCK_E, NUM_BUF, ALIGN16, SKIP))], [PRODUCER_WARPS], [FP8_PRODUCER_REGS])
     else:
         acc, m_i, l_rows = gl.warp_specialize([(_ws_math, (
             ring, q_smem, p_smem, ready, free, q_ready, ind_b, pos, lo, hi, n_tiles, scale_log2, WIN, D, BLOCK_H,
@@ -520,13 +528,14 @@ def supported(q: torch.Tensor, caches: tuple[torch.Tensor, ...], heads: int, blo
 
 
 def launch(grid: tuple[int, int], args: tuple, *, window: int, wrap: bool, dim: int, block_e: int,
-           num_buf: int, ws: bool = False, fp8: bool = False, nope: int = 448) -> None:
+           num_buf: int, ws: bool = False, fp8: bool = False, nope: int = 448, align16: bool = False) -> None:
     """Launch over `grid` with `_sparse_attn_kernel`'s runtime arguments less its bf16 views; ws: the
-    warp-specialized kernel; fp8: the caches are vLLM's fp8 rows (warp-specialized kernel only)."""
+    warp-specialized kernel; fp8: the caches are vLLM's fp8 rows (warp-specialized kernel only); align16: those
+    rows are 16-byte aligned (a row stride padded to a multiple of 16), so the copies are 16 bytes."""
     consts = dict(WIN=window, WRAP=wrap, D=dim, BLOCK_H=BLOCK_H, BLOCK_E=block_e, NUM_BUF=num_buf, SKIP=PROBE_SKIP,
                   num_warps=NUM_WARPS)
     if ws:
-        fp8_consts = dict(FP8=True, NOPE=nope) if fp8 else {}
+        fp8_consts = dict(FP8=True, NOPE=nope, ALIGN16=align16) if fp8 else {}
         _sparse_attn_ws_kernel[grid](*args, **consts, **fp8_consts, maxnreg=WS_MAXNREG)
     else:
         _sparse_attn_async_kernel[grid](*args, **consts)

@@ -141,6 +141,28 @@ def test_hopper_ring_kernel_matches_reference(tuning, fp8, name, ratio, batch, c
 
 
 @pytest.mark.gpu
+def test_hopper_fp8_rows_at_a_16_byte_stride_match_reference(assert_rel_close):
+    """fp8 rows padded to a 592-byte stride (16-byte aligned: the copier's 16-byte copies) give the answer the
+    584-byte rows give."""
+    cfg = AttentionConfig.from_name("pro")
+    inp = make_decode_inputs(cfg, 4, 131072 + 300, device="cuda", seed=11, ragged=True, fp8=True)
+    idx = _indices(inp, cfg)
+
+    def padded(rows):
+        wide = torch.zeros(*rows.shape[:-1], 592, dtype=rows.dtype, device=rows.device)
+        wide[..., : rows.shape[-1]] = rows
+        return wide[..., : rows.shape[-1]]
+
+    tuning = kern.default_tuning(True, 4 * 8, cfg.n_heads)  # busy: the warp-specialized kernel
+    args = (inp.q, padded(inp.window_kv), padded(inp.comp_kv), idx, inp.positions, inp.sink, inp.inv_freq, cfg)
+    want = ref.sparse_attention(inp.q, inp.window_kv, inp.comp_kv, idx, inp.positions, inp.sink, inp.inv_freq, cfg)
+    assert tuning.ws and hopper.supported(inp.q, args[1:3], cfg.n_heads, tuning.block_h, cfg.head_dim, cfg.window,
+                                          inp.window_kv.shape[1], kern.NO_WRAP, tuning.block_e, ws=True)
+    got = kern.sparse_attention(*args, tuning=tuning, out=torch.full_like(inp.q, float("nan")))
+    assert_rel_close(got, want, TOL[torch.bfloat16])
+
+
+@pytest.mark.gpu
 @pytest.mark.parametrize(("tuning", "fp8"), RING_ROWS, ids=RING_IDS)
 def test_hopper_ring_kernel_prefill_matches_reference(tuning, fp8, assert_rel_close):
     cfg = AttentionConfig.from_name("pro")
