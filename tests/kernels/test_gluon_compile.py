@@ -43,7 +43,7 @@ def compile_report(block_e: int, ring: int, ws: bool, workdir: str, fp8: bool = 
     kernel = hopper._sparse_attn_ws_kernel if ws else hopper._sparse_attn_async_kernel
     constants = dict(WIN=128, WRAP=True, D=512, BLOCK_H=hopper.BLOCK_H, BLOCK_E=block_e, NUM_BUF=ring, SKIP=0)
     if ws:
-        constants |= dict(FP8=fp8, NOPE=448)
+        constants |= dict(FP8=fp8, NOPE=448, ALIGN16=False)  # vLLM's 584-byte rows: 8-byte copies
     rows = {"win_ptr": "*u8", "comp_ptr": "*u8"} if fp8 else {}
     sig = {n: "constexpr" if n in constants else rows.get(n) or POINTERS.get(n) or SCALARS.get(n, "i32")
            for n in kernel.arg_names}
