@@ -239,6 +239,16 @@ def _store_partials(acc, m_i, l_rows, acc_b, ml_b, h0, stride_ah, stride_mh, BLO
 
 
 @gluon.jit
+def _copy_q(q_smem, q_ready, q_b, stride_qh, BLOCK_H: gl.constexpr, D: gl.constexpr, layout: gl.constexpr):
+    """A copier partition's first copy: this program's Q [BLOCK_H, D] into shared memory; each thread arrives on
+    `q_ready` when its copies land (cp.async's noinc arrive: the barrier counts the partition's threads)."""
+    offs_h = gl.arange(0, BLOCK_H, layout=gl.SliceLayout(1, layout))
+    offs_d = gl.arange(0, D, layout=gl.SliceLayout(0, layout))
+    _async_load(q_smem, q_b + offs_h[:, None] * stride_qh + offs_d[None, :])
+    async_copy.mbarrier_arrive(q_ready, increment_count=False)
+
+
+@gluon.jit
 def _ws_copier(ring, q_smem, ready, free, q_ready, q_b, win_b, comp_b, ind_b, pos, lo, hi, n_tiles, stride_qh,
                stride_wr, stride_cr, WIN: gl.constexpr, WRAP: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr,
                BLOCK_E: gl.constexpr, NUM_BUF: gl.constexpr, SKIP: gl.constexpr):
@@ -247,10 +257,7 @@ def _ws_copier(ring, q_smem, ready, free, q_ready, q_b, win_b, comp_b, ind_b, po
     noinc arrive: the barrier counts the partition's threads), so no copy waits on another."""
     copy_layout: gl.constexpr = gl.BlockedLayout([1, 8], [4, 8], [gl.num_warps(), 1], [1, 0])
     rows_layout: gl.constexpr = gl.SliceLayout(1, copy_layout)
-    offs_h = gl.arange(0, BLOCK_H, layout=rows_layout)
-    offs_d = gl.arange(0, D, layout=gl.SliceLayout(0, copy_layout))
-    _async_load(q_smem, q_b + offs_h[:, None] * stride_qh + offs_d[None, :])
-    async_copy.mbarrier_arrive(q_ready, increment_count=False)
+    _copy_q(q_smem, q_ready, q_b, stride_qh, BLOCK_H, D, copy_layout)
     for t in range(n_tiles):
         slot = t % NUM_BUF
         is_win, row, valid = _entry_rows(lo + t * BLOCK_E, hi, pos, ind_b, WIN, WRAP, BLOCK_E, rows_layout)
@@ -271,6 +278,7 @@ FP8_LATE_SLOT_BLOCK = gl.constexpr(13)
 FP8_NOPE_LAYOUT = gl.constexpr(gl.BlockedLayout([1, 8], [4, 8], [PRODUCER_WARPS, 1], [1, 0]))  # [rows, 64 B]
 # rows 16-byte aligned (a row stride that is a multiple of 16, as vLLM's 584 is not): 16-byte copies, bypassing L1
 FP8_NOPE_LAYOUT16 = gl.constexpr(gl.BlockedLayout([1, 16], [8, 4], [PRODUCER_WARPS, 1], [1, 0]))
+FP8_DEQUANT_LAYOUT = gl.constexpr(gl.BlockedLayout([1, 16], [8, 4], [PRODUCER_WARPS, 1], [1, 0]))  # [rows, 64]
 FP8_SCALE_LAYOUT = gl.constexpr(gl.BlockedLayout([1, 8], [32, 1], [PRODUCER_WARPS, 1], [1, 0]))  # [rows, 8 B]
 
 
@@ -333,19 +341,20 @@ def _issue_fp8_late(slot, bn, vn, NOPE: gl.constexpr, ROPE: gl.constexpr, BLOCK_
 
 
 @gluon.jit
-def _dequant_fp8_block(dst, src, scales, k: gl.constexpr, SKIP: gl.constexpr, OVERLAP: gl.constexpr):
-    """One 64-dim block into bf16: e4m3 bytes times 2^(scale - 127), built from the scale's exponent bits (exact in
-    bf16: 3 mantissa bits fit in 7). OVERLAP: src lies under dst, so every thread loads before any stores."""
-    layout: gl.constexpr = gl.BlockedLayout([1, 16], [8, 4], [gl.num_warps(), 1], [1, 0])
-    e = scales.slice(k, 1, dim=1).load(layout).to(gl.int32)  # [rows, 1]
-    x = src.load(layout)
+def _fp8_to_bf16(x, e, SKIP: gl.constexpr):
+    """e4m3 bytes x [rows, 64] times 2^(e - 127) per row (ue8m0 scale bytes e [rows, 1]), built from the exponent
+    bits: exact in bf16 (3 mantissa bits fit in 7). SKIP_DEQUANT converts the bytes as integers (probes only)."""
     if SKIP & SKIP_DEQUANT:
-        y = x.to(gl.bfloat16)
-    else:
-        y = (x.to(gl.float8e4nv, bitcast=True).to(gl.float32) * (e << 23).to(gl.float32, bitcast=True)).to(gl.bfloat16)
-    if OVERLAP:
-        _cta_barrier()
-    dst.slice(k * 64, 64, dim=1).store(y)
+        return x.to(gl.bfloat16)
+    return (x.to(gl.float8e4nv, bitcast=True).to(gl.float32) * (e.to(gl.int32) << 23).to(gl.float32, bitcast=True)
+            ).to(gl.bfloat16)
+
+
+@gluon.jit
+def _dequant_fp8_block(dst, src, scales, k: gl.constexpr, SKIP: gl.constexpr):
+    """64-dim block k from an early buffer src [rows, 64] into the slot dst, with column k of the scale bytes."""
+    e = scales.slice(k, 1, dim=1).load(FP8_DEQUANT_LAYOUT)
+    dst.slice(k * 64, 64, dim=1).store(_fp8_to_bf16(src.load(FP8_DEQUANT_LAYOUT), e, SKIP))
 
 
 @gluon.jit
@@ -361,11 +370,8 @@ def _ws_copier_fp8(ring, q_smem, early_a, early_b, scales, ready, free, q_ready,
     ROPE: gl.constexpr = D - NOPE
     NL: gl.constexpr = FP8_NOPE_LAYOUT16 if ALIGN16 else FP8_NOPE_LAYOUT
     VEC: gl.constexpr = 16 if ALIGN16 else 8
-    copy_layout: gl.constexpr = gl.BlockedLayout([1, 8], [4, 8], [gl.num_warps(), 1], [1, 0])
-    offs_h = gl.arange(0, BLOCK_H, layout=gl.SliceLayout(1, copy_layout))
-    offs_d = gl.arange(0, D, layout=gl.SliceLayout(0, copy_layout))
-    _async_load(q_smem, q_b + offs_h[:, None] * stride_qh + offs_d[None, :])
-    async_copy.mbarrier_arrive(q_ready, increment_count=False)
+    _copy_q(q_smem, q_ready, q_b, stride_qh, BLOCK_H, D,
+            gl.BlockedLayout([1, 8], [4, 8], [gl.num_warps(), 1], [1, 0]))
     async_copy.commit_group()
     bn, vn = _fp8_tile_rows(lo, hi, pos, ind_b, stride_wr, stride_cr, win_b, comp_b, WIN, WRAP, BLOCK_E,
                             NL)
@@ -388,11 +394,10 @@ def _ws_copier_fp8(ring, q_smem, early_a, early_b, scales, ready, free, q_ready,
         _cta_barrier()
         for k in gl.static_range(FP8_EARLY_BLOCKS):
             if k < 4:
-                _dequant_fp8_block(slot, early_a.index(k), scales, k, SKIP, False)
+                _dequant_fp8_block(slot, early_a.index(k), scales, k, SKIP)
             else:
-                _dequant_fp8_block(slot, early_b.index(k - 4), scales, k, SKIP, False)
-        e6 = scales.slice(FP8_EARLY_BLOCKS, 1, dim=1).load(
-            gl.BlockedLayout([1, 16], [8, 4], [gl.num_warps(), 1], [1, 0]))  # the scales' last use this tile
+                _dequant_fp8_block(slot, early_b.index(k - 4), scales, k, SKIP)
+        e6 = scales.slice(FP8_EARLY_BLOCKS, 1, dim=1).load(FP8_DEQUANT_LAYOUT)  # the scales' last use this tile
         _cta_barrier()  # the early buffers are read: the next tile's early copies may start
         if not SKIP & SKIP_COPY:
             _issue_fp8_early(early_a, early_b, scales, nn, nv, ns, nsv, NOPE, ROPE, NL, VEC)
@@ -410,13 +415,7 @@ def _ws_copier_fp8(ring, q_smem, early_a, early_b, scales, ready, free, q_ready,
 def _dequant_late_block(slot, e, SKIP: gl.constexpr, BLOCK_E: gl.constexpr):
     """e4m3 block 6, waiting in the slot's 4 KB block FP8_LATE_SLOT_BLOCK under its own output, into bf16 (scale
     bytes e [rows, 1] read before the next tile's copies reuse their buffer): all loads, a barrier, the stores."""
-    layout: gl.constexpr = gl.BlockedLayout([1, 16], [8, 4], [gl.num_warps(), 1], [1, 0])
-    x = _slot_bytes(slot, BLOCK_E).index(FP8_LATE_SLOT_BLOCK).load(layout)
-    if SKIP & SKIP_DEQUANT:
-        y = x.to(gl.bfloat16)
-    else:
-        y = (x.to(gl.float8e4nv, bitcast=True).to(gl.float32)
-             * (e.to(gl.int32) << 23).to(gl.float32, bitcast=True)).to(gl.bfloat16)
+    y = _fp8_to_bf16(_slot_bytes(slot, BLOCK_E).index(FP8_LATE_SLOT_BLOCK).load(FP8_DEQUANT_LAYOUT), e, SKIP)
     _cta_barrier()
     slot.slice(FP8_EARLY_BLOCKS * 64, 64, dim=1).store(y)
 
