@@ -49,7 +49,7 @@ def grid(busy: bool, gluon_only: bool = False, fp8: bool = False) -> list[AttnTu
     busy launches splits sized to whole waves (Pro B=32: 64 query-head blocks, so 132 programs = 2-3 splits).
     gluon_only with fp8 rows: the warp-specialized shapes (the only Gluon form that reads them)."""
     # ring > 0: the Gluon kernel (sparse_attention_hopper.py), its gathered tiles copied ring-1 tiles ahead
-    if gluon_only and fp8:  # 64-entry tiles only: the fp8 copier dequantizes 64-row slots in place
+    if gluon_only and fp8:  # 64-entry tiles only: the fp8 copier's byte plan is for 64-row slots
         if busy:
             return [AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=mt, ring=2, ws=True) for mt in (1, 2, 4)]
         return [AttnTuning(64, 64, 8, 2, min_tiles=mt, ring=2, ws=True) for mt in (1, 2)]
@@ -117,13 +117,14 @@ def sweep_case(bench: Bench, cfg: AttentionConfig, batch: int, full: bool, best:
 PROBE_MASKS = {0: "all stages", 1: "no copies (ring refills)", 2: "no QK", 4: "no softmax", 8: "no PV",
                6: "copies + PV only", 10: "copies + softmax only", 12: "copies + QK only",
                14: "copies only", 15: "nothing (prologue, epilogue, combine)"}
-FP8_PROBE_MASKS = {**PROBE_MASKS, 16: "no dequantization (fp8)", 30: "copies + in-place stores only (fp8)"}
+FP8_PROBE_MASKS = {**PROBE_MASKS, 16: "no dequantization (fp8)", 30: "copies + stores, no dequantization (fp8)"}
 
 
 def probe_stages(bench: Bench, cfg: AttentionConfig, batch: int, context: int = CONTEXT,
                  tuning: AttnTuning | None = None, fp8: bool = False) -> None:
     """The Gluon kernel at its default shape with stages left out (wrong output, time only): where a
-    tile's time goes, by differences (METHOD.md). fp8: vLLM's rows (no copies still dequantizes the stages)."""
+    tile's time goes, by differences (METHOD.md). fp8: vLLM's rows (with no copies the copier still dequantizes
+    whatever bytes its buffers hold)."""
     inp = make_decode_inputs(cfg, batch, context, device=bench.device, seed=7 + batch)
     idx = index_topk(inp.index_q, inp.index_w, inp.index_k, inp.positions, cfg.index_topk, cfg.ratio)
     win, comp = (to_fp8(inp.window_kv, cfg), to_fp8(inp.comp_kv, cfg)) if fp8 else (inp.window_kv, inp.comp_kv)

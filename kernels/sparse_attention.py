@@ -48,7 +48,7 @@ class AttnTuning:
     target_programs: int = 264  # 2 per SM on 132 SMs before splitting a query's entries further
     min_tiles: int = 4  # per split: each split writes a [block_h, D] fp32 partial, so keep splits long
     dv_split: int = 1  # programs per (head block, split), each accumulating D/dv_split output dims
-    ring: int = 0  # > 0: on Hopper with bf16 rows, the Gluon kernel with this many cp.async ring slots
+    ring: int = 0  # > 0: on Hopper, the Gluon kernel with this many cp.async ring slots (bf16 rows; fp8 with ws)
     ws: bool = False  # with ring > 0: its warp-specialized form (a copier warpgroup feeds the two math ones; it
     # also takes vLLM's fp8 rows, dequantizing them into the same bf16 slots)
 
