@@ -41,6 +41,8 @@ from wholerepo.kernels.sparse_attention import (  # noqa: E402
     sparse_attention_prefill,
 )
 
+VLLM_PAGE_ROWS = 64  # vLLM's c4a pages hold 64 entries (256-token blocks / 4; research §4.4)
+C128A_PAGE_ROWS = 2  # its c128a pages: 2 entries (256 / 128) in 1,728 bytes
 Tunings = dict[tuple[bool, bool], AttnTuning | None]  # per (fp8 rows, busy launch); absent: library default
 
 
@@ -168,24 +170,36 @@ def decode_case(bench: Bench, cfg: AttentionConfig, batch: int, context: int, tu
     attn_flops = batch * 4.0 * cfg.n_heads * cfg.head_dim * entries
     fp8_rows = DecodeInputs(**{**{f: getattr(inp, f) for f in inp.__dataclass_fields__},
                                "window_kv": to_fp8(inp.window_kv, cfg), "comp_kv": to_fp8(inp.comp_kv, cfg)})
-    for label, data, row_bytes in (("bf16", inp, 2 * cfg.head_dim), ("fp8", fp8_rows, cfg.fp8_row_bytes)):
-        tuning = tunings.get((label == "fp8", batch * cfg.n_heads >= BUSY_HEAD_ROWS))
+    fp8_pages = DecodeInputs(**{**{f: getattr(fp8_rows, f) for f in inp.__dataclass_fields__},
+                                "window_kv": ref.page_kv_rows(fp8_rows.window_kv, cfg, VLLM_PAGE_ROWS),
+                                "comp_kv": ref.page_kv_rows(fp8_rows.comp_kv, cfg, VLLM_PAGE_ROWS)})
+    layouts = (  # label, caches, bytes per entry, rows per page, the reference's caches
+        ("bf16", inp, 2 * cfg.head_dim, 1, inp),
+        ("fp8", fp8_rows, cfg.fp8_row_bytes, 1, fp8_rows),  # one 584-byte row a stride apart: 8-byte copies
+        ("fp8 pages", fp8_pages, cfg.fp8_row_bytes, VLLM_PAGE_ROWS, fp8_rows),  # vLLM's pages: 16-byte copies
+    )
+    for label, data, row_bytes, page_rows, plain in layouts:
+        tuning = tunings.get((label != "bf16", batch * cfg.n_heads >= BUSY_HEAD_ROWS))
         args = (data.q, data.window_kv, data.comp_kv, idx, data.positions, data.sink, data.inv_freq, cfg)
-        want = ref.sparse_attention(*(a[sub] if i < 5 else a for i, a in enumerate(args[:5])), *args[5:])
-        got = sparse_attention(*args, tuning=tuning)
+        ref_args = (plain.q, plain.window_kv, plain.comp_kv, idx, plain.positions)
+        want = ref.sparse_attention(*(a[sub] for a in ref_args), *args[5:])
+        got = sparse_attention(*args, tuning=tuning, page_rows=page_rows)
         err = rel_err(got[sub], want)
         nbytes = batch * (entries * row_bytes + 2 * 2 * cfg.n_heads * cfg.head_dim)
         bench.add("sparse_attention", f"c4a decode {label}", shape, label,
-                  lambda a=args, t=tuning: sparse_attention(*a, tuning=t), nbytes, attn_flops, f"err {err:.1e}")
-        pick, idx_bytes, _ = select[label]  # bf16 rows with bf16 keys; fp8 rows with fp8 keys (vLLM's layout)
+                  lambda a=args, t=tuning, r=page_rows: sparse_attention(*a, tuning=t, page_rows=r), nbytes, attn_flops,
+                  f"err {err:.1e}")
+        pick, idx_bytes, _ = select["bf16" if label == "bf16" else "fp8"]  # fp8 rows with fp8 keys, as vLLM caches
 
-        def pipeline(d=data, tuning=tuning, pick=pick):
+        def pipeline(d=data, tuning=tuning, pick=pick, r=page_rows):
             return sparse_attention(d.q, d.window_kv, d.comp_kv, pick(), d.positions, d.sink, d.inv_freq, cfg,
-                                    tuning=tuning)
+                                    tuning=tuning, page_rows=r)
 
-        name = "indexer+topk+attn bf16" if label == "bf16" else "indexer+topk+attn fp8 keys + fp8 rows (vLLM layout)"
+        name = {"bf16": "indexer+topk+attn bf16", "fp8": "indexer+topk+attn fp8 keys + fp8 rows (584-byte stride)",
+                "fp8 pages": "indexer+topk+attn fp8 keys + fp8 pages (vLLM layout)"}[label]
         bench.add("c4a decode", name, shape, label, pipeline, idx_bytes + nbytes, idx_flops + attn_flops,
                   "parts checked", graph=True)
+    del fp8_pages
     # fp8 indexer keys (vLLM's indexer cache) with bf16 rows (DeepSeek's reference keeps the main KV in bf16)
     pick8, idx8_bytes, _ = select["fp8"]
     tuning = tunings.get((False, batch * cfg.n_heads >= BUSY_HEAD_ROWS))
@@ -202,15 +216,19 @@ def c128a_case(bench: Bench, cfg: AttentionConfig, batch: int, context: int, tun
     idx = c128a_indices(inp, c)
     entries = c.window + idx.shape[1]
     sub = slice(0, min(batch, 4))
-    for label, win, comp, row_bytes in (("bf16", inp.window_kv, inp.comp_kv, 2 * c.head_dim),
-                                        ("fp8", to_fp8(inp.window_kv, c), to_fp8(inp.comp_kv, c), c.fp8_row_bytes)):
-        tuning = tunings.get((label == "fp8", batch * c.n_heads >= BUSY_HEAD_ROWS))
+    win8, comp8 = to_fp8(inp.window_kv, c), to_fp8(inp.comp_kv, c)
+    layouts = (("bf16", inp.window_kv, inp.comp_kv, 2 * c.head_dim, 1, inp.window_kv, inp.comp_kv),
+               ("fp8", win8, comp8, c.fp8_row_bytes, 1, win8, comp8),
+               ("fp8 pages", ref.page_kv_rows(win8, c, C128A_PAGE_ROWS), ref.page_kv_rows(comp8, c, C128A_PAGE_ROWS),
+                c.fp8_row_bytes, C128A_PAGE_ROWS, win8, comp8))
+    for label, win, comp, row_bytes, page_rows, ref_win, ref_comp in layouts:
+        tuning = tunings.get((label != "bf16", batch * c.n_heads >= BUSY_HEAD_ROWS))
         args = (inp.q, win, comp, idx, inp.positions, inp.sink, inp.inv_freq, c)
-        want = ref.sparse_attention(*(a[sub] if i < 5 else a for i, a in enumerate(args[:5])), *args[5:])
-        err = rel_err(sparse_attention(*args, tuning=tuning)[sub], want)
+        want = ref.sparse_attention(inp.q[sub], ref_win[sub], ref_comp[sub], idx[sub], inp.positions[sub], *args[5:])
+        err = rel_err(sparse_attention(*args, tuning=tuning, page_rows=page_rows)[sub], want)
         bench.add("sparse_attention", f"c128a decode {label}", f"{c.name} B={batch} ctx={_tok(context)}", label,
-                  lambda a=args, t=tuning: sparse_attention(*a, tuning=t), batch * entries * row_bytes,
-                  batch * 4.0 * c.n_heads * c.head_dim * entries, f"err {err:.1e}")
+                  lambda a=args, t=tuning, r=page_rows: sparse_attention(*a, tuning=t, page_rows=r),
+                  batch * entries * row_bytes, batch * 4.0 * c.n_heads * c.head_dim * entries, f"err {err:.1e}")
 
 
 def anchors(bench: Bench, cfg: AttentionConfig, context: int) -> None:

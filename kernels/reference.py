@@ -124,6 +124,42 @@ def dequantize_kv_rows(rows: torch.Tensor, cfg: AttentionConfig) -> torch.Tensor
     return torch.cat([q8 * scale, rope], dim=-1)
 
 
+def page_kv_rows(rows: torch.Tensor, cfg: AttentionConfig, page_rows: int) -> torch.Tensor:
+    """fp8 rows [..., N, row_bytes] -> vLLM pages [..., ceil(N / page_rows), page_bytes] (research §4.4; FlashMLA's
+    MODEL1 layout): a page holds its rows' data parts (nope e4m3 + rope bf16) back to back, then their scale bytes,
+    padded to a multiple of the data part. Rows past N (the last page's tail) are zero."""
+    data, tail = cfg.fp8_data_bytes, cfg.fp8_row_bytes - cfg.fp8_data_bytes
+    *lead, n, width = rows.shape
+    if width != cfg.fp8_row_bytes or rows.dtype != torch.uint8:
+        raise ValueError(f"expected fp8 rows of {cfg.fp8_row_bytes} uint8 bytes, got {width} {rows.dtype}")
+    pages = -(-n // page_rows)
+    full = torch.zeros(*lead, pages * page_rows, width, dtype=torch.uint8, device=rows.device)
+    full[..., :n, :] = rows
+    full = full.view(*lead, pages, page_rows, width)
+    out = torch.zeros(*lead, pages, cfg.fp8_page_bytes(page_rows), dtype=torch.uint8, device=rows.device)
+    out[..., : page_rows * data] = full[..., :data].reshape(*lead, pages, page_rows * data)
+    out[..., page_rows * data : page_rows * (data + tail)] = full[..., data:].reshape(*lead, pages, page_rows * tail)
+    return out
+
+
+def unpage_kv_rows(pages: torch.Tensor, cfg: AttentionConfig, page_rows: int) -> torch.Tensor:
+    """Inverse of page_kv_rows: [..., P, page_bytes] -> [..., P·page_rows, row_bytes] fp8 rows."""
+    data, tail = cfg.fp8_data_bytes, cfg.fp8_row_bytes - cfg.fp8_data_bytes
+    *lead, n_pages, _ = pages.shape
+    part = pages[..., : page_rows * data].reshape(*lead, n_pages, page_rows, data)
+    scales = pages[..., page_rows * data : page_rows * (data + tail)].reshape(*lead, n_pages, page_rows, tail)
+    return torch.cat([part, scales], dim=-1).reshape(*lead, n_pages * page_rows, data + tail)
+
+
+def kvcache_indices(indices: torch.Tensor, block_table: torch.Tensor, page_rows: int) -> torch.Tensor:
+    """Per-sequence entry indices [B, K] (-1 = none) -> rows of a shared page pool: block_table[b, i // page_rows]
+    · page_rows + i % page_rows, as vLLM hands FlashMLA its top-k. int32, -1 kept."""
+    valid = indices >= 0
+    i = indices.clamp_min(0).long()
+    page = torch.gather(block_table.long(), 1, i // page_rows)
+    return torch.where(valid, page * page_rows + i % page_rows, -1).to(torch.int32)
+
+
 def quantize_index_fp8(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """[..., DI] -> (e4m3 bytes [..., DI] uint8, fp32 power-of-two scale [...]): one scale per row, as vLLM's
     132-byte indexer-key rows (128 fp8 + one fp32 scale, research §4.1) and the per-head fp8 indexer query."""
@@ -139,9 +175,12 @@ def dequantize_index_fp8(data: torch.Tensor, scale: torch.Tensor) -> torch.Tenso
     return data.contiguous().view(torch.float8_e4m3fn).float() * scale[..., None].float()
 
 
-def as_fp32_rows(cache: torch.Tensor, cfg: AttentionConfig) -> torch.Tensor:
-    """Accept a bf16/fp32 cache [..., D] or an fp8 row cache [..., row_bytes] uint8; return fp32 [..., D]."""
-    return dequantize_kv_rows(cache, cfg) if cache.dtype == torch.uint8 else cache.float()
+def as_fp32_rows(cache: torch.Tensor, cfg: AttentionConfig, page_rows: int = 1) -> torch.Tensor:
+    """Accept a bf16/fp32 cache [..., D], an fp8 row cache [..., row_bytes] uint8, or (page_rows > 1) vLLM pages of
+    fp8 rows [..., P, page_bytes]; return fp32 rows [..., D]."""
+    if cache.dtype != torch.uint8:
+        return cache.float()
+    return dequantize_kv_rows(unpage_kv_rows(cache, cfg, page_rows) if page_rows > 1 else cache, cfg)
 
 
 def visible_entries(positions: torch.Tensor, ratio: int) -> torch.Tensor:
@@ -221,13 +260,17 @@ def sparse_attention(
     sink: torch.Tensor,  # [H] fp32
     inv_freq: torch.Tensor,  # [rope/2]
     cfg: AttentionConfig,
+    page_rows: int = 1,  # > 1: both caches are vLLM pages of fp8 rows (page_kv_rows); comp_kv may be a shared pool
 ) -> torch.Tensor:
-    """Decode: [B, H, D] fp32 output over window ∪ selected entries, inverse RoPE at each query position."""
-    win = as_fp32_rows(window_kv, cfg)
+    """Decode: [B, H, D] fp32 output over window ∪ selected entries, inverse RoPE at each query position.
+    A 2-D comp_kv is one pool of rows shared by the batch (indices are pool rows: kvcache_indices)."""
+    win = as_fp32_rows(window_kv, cfg, page_rows)
     width = win.shape[1]
     win_pos = positions[:, None] - width + 1 + torch.arange(width, device=q.device)[None, :]  # [B, W]
     win_rows = torch.gather(win, 1, (win_pos % width)[..., None].expand(-1, -1, win.shape[-1]))
-    comp_rows, comp_valid = _gather_compressed(as_fp32_rows(comp_kv, cfg), indices)
+    comp = as_fp32_rows(comp_kv, cfg, page_rows)
+    comp_rows, comp_valid = _gather_compressed(comp.expand(q.shape[0], *comp.shape) if comp.dim() == 2 else comp,
+                                               indices)
     rows = torch.cat([win_rows, comp_rows], dim=1)
     valid = torch.cat([win_pos >= 0, comp_valid], dim=1)
     return _attend(q, rows, valid, positions, sink, inv_freq, cfg)
@@ -242,12 +285,13 @@ def sparse_attention_prefill(
     sink: torch.Tensor,
     inv_freq: torch.Tensor,
     cfg: AttentionConfig,
+    page_rows: int = 1,  # > 1: kv and comp_kv are vLLM pages of fp8 rows
 ) -> torch.Tensor:
     """Prefill: window = positions i-W+1..i of `kv`; one softmax with the selected entries; [T, H, D]."""
-    full = as_fp32_rows(kv, cfg)
+    full = as_fp32_rows(kv, cfg, page_rows)
     win_pos = positions[:, None] - cfg.window + 1 + torch.arange(cfg.window, device=q.device)[None, :]
     win_rows = full[win_pos.clamp_min(0)]  # [T, W, D]
-    comp = as_fp32_rows(comp_kv, cfg)
+    comp = as_fp32_rows(comp_kv, cfg, page_rows)
     comp_rows, comp_valid = _gather_compressed(comp.expand(q.shape[0], *comp.shape), indices)
     rows = torch.cat([win_rows, comp_rows], dim=1)
     valid = torch.cat([win_pos >= 0, comp_valid], dim=1)

@@ -98,12 +98,25 @@ ACC_BYTES = 1 << 30  # prefill: launch rows in chunks so the fp32 split partials
 
 
 @triton.jit
+def fp8_row_addresses(rows, stride_r, PAGE_ROWS: tl.constexpr, DATA: tl.constexpr, SCALE_W: tl.constexpr):
+    """(data, scales) byte offsets of fp8 rows: one row a stride_r apart (PAGE_ROWS = 1, scales after the data), or
+    vLLM pages of PAGE_ROWS rows a stride_r apart, each page DATA-byte data parts then SCALE_W-byte scale parts."""
+    if PAGE_ROWS == 1:
+        data = rows * stride_r
+        return data, data + DATA
+    page = (rows // PAGE_ROWS) * stride_r
+    slot = rows % PAGE_ROWS
+    return page + slot * DATA, page + PAGE_ROWS * DATA + slot * SCALE_W
+
+
+@triton.jit
 def _load_tile(ptr, ptr16, rows, stride_r, valid, d0, FP8: tl.constexpr, NOPE: tl.constexpr,
-               ROPE: tl.constexpr, SB: tl.constexpr, D: tl.constexpr, BLOCK_E: tl.constexpr):
+               ROPE: tl.constexpr, SB: tl.constexpr, D: tl.constexpr, BLOCK_E: tl.constexpr,
+               PAGE_ROWS: tl.constexpr, SCALE_W: tl.constexpr):
     """[BLOCK_E, D] bf16 tile of cache rows, dims d0..d0+D-1 (d0 a multiple of ROPE); fp8 rows are
-    dequantized (scale = 2^(byte-127) per SB dims)."""
-    base = rows * stride_r
+    dequantized (scale = 2^(byte-127) per SB dims), read one row a stride apart or from vLLM pages."""
     if FP8:
+        base, sbase = fp8_row_addresses(rows, stride_r, PAGE_ROWS, NOPE + 2 * ROPE, SCALE_W)
         # [BLOCK_E, D/ROPE, ROPE] view: chunk c holds dims c·ROPE..; one scale per (row, chunk), so the
         # scale tile is [BLOCK_E, D/ROPE] instead of a per-element gather (which spilled registers)
         nc: tl.constexpr = D // ROPE
@@ -113,7 +126,7 @@ def _load_tile(ptr, ptr16, rows, stride_r, valid, d0, FP8: tl.constexpr, NOPE: t
         row3 = base[:, None, None]
         m8 = valid[:, None, None] & is_nope[None, :, None]
         x8 = tl.load(ptr + row3 + (offs_c[:, None] * ROPE + offs_w[None, :])[None], mask=m8, other=0)
-        sc = tl.load(ptr + base[:, None] + (NOPE + 2 * ROPE) + (offs_c * ROPE // SB)[None, :],
+        sc = tl.load(ptr + sbase[:, None] + (offs_c * ROPE // SB)[None, :],
                      mask=valid[:, None] & is_nope[None, :], other=0)
         scale = tl.exp2(sc.to(tl.float32) - 127.0)
         xn = x8.to(tl.float8e4nv, bitcast=True).to(tl.float32) * scale[:, :, None]
@@ -122,7 +135,7 @@ def _load_tile(ptr, ptr16, rows, stride_r, valid, d0, FP8: tl.constexpr, NOPE: t
         xr = tl.load(ptr16 + (base // 2)[:, None, None] + (NOPE // 2) + rope_off, mask=mr, other=0.0)
         x = tl.reshape((xn + xr.to(tl.float32)).to(tl.bfloat16), [BLOCK_E, D])  # masks disjoint: one term is 0
     else:
-        x = tl.load(ptr + base[:, None] + d0 + tl.arange(0, D)[None, :], mask=valid[:, None], other=0.0)
+        x = tl.load(ptr + rows[:, None] * stride_r + d0 + tl.arange(0, D)[None, :], mask=valid[:, None], other=0.0)
     return x
 
 
@@ -134,7 +147,7 @@ def _sparse_attn_kernel(
     stride_ab, stride_ah, stride_as, stride_mb, stride_mh, stride_ms,
     WIN: tl.constexpr, D: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_E: tl.constexpr,
     FP8: tl.constexpr, NOPE: tl.constexpr, ROPE: tl.constexpr, SB: tl.constexpr, DOT_F32: tl.constexpr,
-    DV: tl.constexpr, PDL: tl.constexpr,
+    DV: tl.constexpr, PDL: tl.constexpr, PAGE_ROWS: tl.constexpr = 1, SCALE_W: tl.constexpr = 8,
 ):
     """DV < D: this program accumulates only output dims part·DV.. (QK still over all D, computed by every
     part alike), so its fp32 accumulator is [BLOCK_H, DV]: 64 instead of 128 registers/thread at DV = D/2.
@@ -172,20 +185,22 @@ def _sparse_attn_kernel(
             p = pos - WIN + 1 + offs_e
             valid = in_range & (p >= 0)
             rows = tl.where(valid, p % win_mod, 0).to(tl.int64)  # both branches must yield one type
-            kv = _load_tile(win_b, win16_b, rows, stride_wr, valid, 0, FP8, NOPE, ROPE, SB, D, BLOCK_E)
+            kv = _load_tile(win_b, win16_b, rows, stride_wr, valid, 0, FP8, NOPE, ROPE, SB, D, BLOCK_E, PAGE_ROWS,
+                            SCALE_W)
             if DV < D:
                 kv_v = _load_tile(win_b, win16_b, rows, stride_wr, valid, part * DV, FP8, NOPE, ROPE, SB, DV,
-                                  BLOCK_E)
+                                  BLOCK_E, PAGE_ROWS, SCALE_W)
             else:
                 kv_v = kv
         else:
             idx = tl.load(ind_ptr + b * stride_ib + offs_e - WIN, mask=in_range, other=-1)
             valid = idx >= 0
             rows = tl.where(valid, idx, 0).to(tl.int64)
-            kv = _load_tile(comp_b, comp16_b, rows, stride_cr, valid, 0, FP8, NOPE, ROPE, SB, D, BLOCK_E)
+            kv = _load_tile(comp_b, comp16_b, rows, stride_cr, valid, 0, FP8, NOPE, ROPE, SB, D, BLOCK_E, PAGE_ROWS,
+                            SCALE_W)
             if DV < D:
                 kv_v = _load_tile(comp_b, comp16_b, rows, stride_cr, valid, part * DV, FP8, NOPE, ROPE, SB, DV,
-                                  BLOCK_E)
+                                  BLOCK_E, PAGE_ROWS, SCALE_W)
             else:
                 kv_v = kv
         if DOT_F32:
@@ -208,13 +223,20 @@ def _sparse_attn_kernel(
     tl.store(ml + 1, l_i, mask=first)
 
 
-def _cache_args(cache: torch.Tensor, cfg: AttentionConfig, shared: bool) -> tuple:
-    """(ptr, bf16 view, batch stride, row stride, is_fp8) of a bf16 [.., D] or fp8 [.., row_bytes] cache."""
+def _cache_args(cache: torch.Tensor, cfg: AttentionConfig, shared: bool, page_rows: int) -> tuple:
+    """(ptr, bf16 view, batch stride, row or page stride, is_fp8) of a bf16 [.., D] cache, fp8 rows [.., row_bytes],
+    or vLLM pages of fp8 rows [.., pages, page_bytes] (page_rows > 1)."""
     check_last_contiguous("cache", cache)
     fp8 = cache.dtype == torch.uint8
-    width = cfg.fp8_row_bytes if fp8 else cfg.head_dim
-    if cache.shape[-1] != width:
-        raise UsageError(f"cache rows have {cache.shape[-1]} elements, expected {width}: check the cache layout")
+    if page_rows > 1:
+        need = page_rows * cfg.fp8_row_bytes
+        if not fp8 or cache.shape[-1] < need or cache.stride(-2) % 8:
+            raise UsageError(f"page_rows={page_rows} needs fp8 pages of at least {need} uint8 bytes a multiple of 8 "
+                             f"apart (got {cache.shape[-1]} {cache.dtype}): build them with reference.page_kv_rows")
+    else:
+        width = cfg.fp8_row_bytes if fp8 else cfg.head_dim
+        if cache.shape[-1] != width:
+            raise UsageError(f"cache rows have {cache.shape[-1]} elements, expected {width}: check the cache layout")
     view16 = cache.view(torch.bfloat16) if fp8 else cache
     return cache, view16, 0 if shared else cache.stride(0), cache.stride(-2), fp8
 
@@ -229,13 +251,15 @@ def split_plan(programs_per_split: int, entries: int, t: AttnTuning) -> tuple[in
     return triton.cdiv(entries, split_len), split_len
 
 
-def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, win_mod, shared, tuning, out):
+def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, win_mod, shared_win, shared_comp,
+            page_rows, tuning, out):
     rows, heads, dim = q.shape
     check_dtype("q", q, (torch.bfloat16, torch.float32))
     check_dtype("indices", indices, (torch.int32,))
     check_last_contiguous("q", q)
     check_power_of_two("head_dim", dim)
-    wargs, cargs = _cache_args(win, cfg, shared), _cache_args(comp, cfg, shared)
+    check_power_of_two("page_rows", page_rows)
+    wargs, cargs = _cache_args(win, cfg, shared_win, page_rows), _cache_args(comp, cfg, shared_comp, page_rows)
     if wargs[4] != cargs[4]:
         raise UsageError("window and compressed caches must share one layout (both bf16 or both fp8 rows)")
     t = tuning or default_tuning(wargs[4], rows, heads)
@@ -252,7 +276,7 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
         raise UsageError("out must be a contiguous tensor shaped and typed like q")
     ring = t.ring if t.ring and t.dv_split == 1 and hopper.supported(
         q, (win, comp), heads, block_h, dim, window, win_mod, NO_WRAP, t.block_e, ws=t.ws, nope=cfg.nope_dim,
-        scale_block=cfg.scale_block) else 0
+        scale_block=cfg.scale_block, page_rows=page_rows) else 0
     pdl = use_pdl(q) and not ring
     step = max(1, ACC_BYTES // (heads * splits * dim * 4))
     for lo in range(0, rows, step):
@@ -260,8 +284,8 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
         n = hi - lo
         acc = torch.empty(n, heads, splits, dim, device=q.device, dtype=torch.float32)
         ml = torch.empty(n, heads, splits, 2, device=q.device, dtype=torch.float32)
-        wbase = wargs if shared else (win[lo:hi], *_cache_args(win[lo:hi], cfg, False)[1:])
-        cbase = cargs if shared else (comp[lo:hi], *_cache_args(comp[lo:hi], cfg, False)[1:])
+        wbase = wargs if shared_win else (win[lo:hi], *_cache_args(win[lo:hi], cfg, False, page_rows)[1:])
+        cbase = cargs if shared_comp else (comp[lo:hi], *_cache_args(comp[lo:hi], cfg, False, page_rows)[1:])
         strides = (q.stride(0), q.stride(1), wargs[2], wargs[3], cargs[2], cargs[3], indices.stride(0),
                    acc.stride(0), acc.stride(1), acc.stride(2), ml.stride(0), ml.stride(1), ml.stride(2))
         if ring:
@@ -269,14 +293,16 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
                 q[lo:hi], wbase[0], cbase[0], indices[lo:hi], positions[lo:hi], acc, ml,
                 heads, indices.shape[1], split_len, win_mod, cfg.softmax_scale * LOG2E, *strides,
             ), window=window, wrap=win_mod != NO_WRAP, dim=dim, block_e=t.block_e, num_buf=ring, ws=t.ws, fp8=wargs[4],
-                nope=cfg.nope_dim, align16=all(c.stride(-2) % 16 == 0 and c.data_ptr() % 16 == 0 for c in (win, comp)))
+                nope=cfg.nope_dim, page_rows=page_rows, align16=all(
+                    c.stride(-2) % 16 == 0 and c.data_ptr() % 16 == 0 for c in (win, comp))
+                and (page_rows == 1 or cfg.fp8_data_bytes % 16 == 0))
         else:
             _sparse_attn_kernel[(n * per_row, splits)](
                 q[lo:hi], wbase[0], wbase[1], cbase[0], cbase[1], indices[lo:hi], positions[lo:hi], acc, ml,
                 heads, indices.shape[1], split_len, win_mod, cfg.softmax_scale * LOG2E, *strides,
                 WIN=window, D=dim, BLOCK_H=block_h, BLOCK_E=t.block_e, FP8=wargs[4], NOPE=cfg.nope_dim,
-                ROPE=cfg.rope_dim, SB=cfg.scale_block, DOT_F32=interpreted(q), DV=dv, PDL=pdl,
-                num_warps=t.num_warps, num_stages=t.num_stages, **pdl_launch(pdl),
+                ROPE=cfg.rope_dim, SB=cfg.scale_block, DOT_F32=interpreted(q), DV=dv, PDL=pdl, PAGE_ROWS=page_rows,
+                SCALE_W=cfg.fp8_row_bytes - cfg.fp8_data_bytes, num_warps=t.num_warps, num_stages=t.num_stages, **pdl_launch(pdl),
             )
         combine_splits(acc, ml, sink, positions[lo:hi], inv_freq, out[lo:hi], nope=cfg.nope_dim, pdl=pdl)
     return out
@@ -285,21 +311,26 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
 def sparse_attention(
     q: torch.Tensor, window_kv: torch.Tensor, comp_kv: torch.Tensor, indices: torch.Tensor,
     positions: torch.Tensor, sink: torch.Tensor, inv_freq: torch.Tensor, cfg: AttentionConfig,
-    *, tuning: AttnTuning | None = None, out: torch.Tensor | None = None,
+    *, tuning: AttnTuning | None = None, out: torch.Tensor | None = None, page_rows: int = 1,
 ) -> torch.Tensor:
-    """Decode: q [B,H,D]; window_kv [B,W,·] ring (slot p % W); comp_kv [B,N,·]; indices [B,K]; -> [B,H,D]."""
-    return _launch(q, window_kv, comp_kv, indices, positions, sink, inv_freq, cfg,
-                   window=window_kv.shape[1], win_mod=window_kv.shape[1], shared=False, tuning=tuning, out=out)
+    """Decode: q [B,H,D]; window_kv [B,W,·] ring (slot p % W); comp_kv [B,N,·], or [N,·] one pool of rows the batch
+    shares (indices then name pool rows: reference.kvcache_indices); indices [B,K]; -> [B,H,D].
+    page_rows > 1: fp8 caches as vLLM pages [.., pages, page_bytes] of page_rows rows each (reference.page_kv_rows);
+    a row index r is row r % page_rows of page r // page_rows, and the ring holds pages·page_rows rows."""
+    width = window_kv.shape[1] * page_rows
+    return _launch(q, window_kv, comp_kv, indices, positions, sink, inv_freq, cfg, window=width, win_mod=width,
+                   shared_win=False, shared_comp=comp_kv.dim() == 2, page_rows=page_rows, tuning=tuning, out=out)
 
 
 def sparse_attention_prefill(
     q: torch.Tensor, kv: torch.Tensor, comp_kv: torch.Tensor, indices: torch.Tensor,
     positions: torch.Tensor, sink: torch.Tensor, inv_freq: torch.Tensor, cfg: AttentionConfig,
-    *, tuning: AttnTuning | None = None, out: torch.Tensor | None = None,
+    *, tuning: AttnTuning | None = None, out: torch.Tensor | None = None, page_rows: int = 1,
 ) -> torch.Tensor:
-    """Prefill of one sequence: q [T,H,D] at `positions`; kv [L,·] by position; comp_kv [N,·]; -> [T,H,D]."""
-    return _launch(q, kv, comp_kv, indices, positions, sink, inv_freq, cfg,
-                   window=cfg.window, win_mod=NO_WRAP, shared=True, tuning=tuning, out=out)
+    """Prefill of one sequence: q [T,H,D] at `positions`; kv [L,·] by position; comp_kv [N,·]; -> [T,H,D].
+    page_rows > 1: both as vLLM pages of fp8 rows, as in `sparse_attention`."""
+    return _launch(q, kv, comp_kv, indices, positions, sink, inv_freq, cfg, window=cfg.window, win_mod=NO_WRAP,
+                   shared_win=True, shared_comp=True, page_rows=page_rows, tuning=tuning, out=out)
 
 
 def attention_flops(heads: int, dim: int, entries: int) -> float:

@@ -296,11 +296,19 @@ else:
 
 @gluon.jit
 def _fp8_tile_rows(e0, hi, pos, ind_b, stride_wr, stride_cr, win_b, comp_b, WIN: gl.constexpr,
-                   WRAP: gl.constexpr, BLOCK_E: gl.constexpr, layout: gl.constexpr):
-    """(row start address, live) of one tile's rows in the layout a copy uses: loaded once per copy layout
-    (the second load hits L1) instead of converted between layouts through shared memory (two barriers each)."""
+                   WRAP: gl.constexpr, BLOCK_E: gl.constexpr, layout: gl.constexpr, PAGE_ROWS: gl.constexpr,
+                   DATA: gl.constexpr, SCALES: gl.constexpr):
+    """(address, live) of one tile's rows in the layout a copy uses: each row's data part, or (SCALES) its 8 scale
+    bytes; loaded once per copy layout (the second load hits L1) instead of converted between layouts through
+    shared memory (two barriers each). Rows are a stride apart, scales after the data (PAGE_ROWS = 1), or in vLLM
+    pages a stride apart: PAGE_ROWS data parts of DATA bytes, then PAGE_ROWS 8-byte scale parts."""
     is_win, row, live = _entry_rows(e0, hi, pos, ind_b, WIN, WRAP, BLOCK_E, gl.SliceLayout(1, layout))
-    return gl.where(is_win, win_b + row * stride_wr, comp_b + row * stride_cr), live
+    if PAGE_ROWS == 1:  # (the select of two row addresses, as before pages: one stride select spilled 4 bytes)
+        return gl.where(is_win, win_b + row * stride_wr, comp_b + row * stride_cr) + (DATA if SCALES else 0), live
+    page = row // PAGE_ROWS
+    slot = row % PAGE_ROWS
+    offset = PAGE_ROWS * DATA + slot * 8 if SCALES else slot * DATA
+    return gl.where(is_win, win_b + page * stride_wr, comp_b + page * stride_cr) + offset, live
 
 
 @gluon.jit
@@ -313,12 +321,12 @@ def _copy_fp8_block(dst, bn, vn, k: gl.constexpr, NL: gl.constexpr, VEC: gl.cons
 
 
 @gluon.jit
-def _issue_fp8_early(early_a, early_b, scales, bn, vn, bs, vs, NOPE: gl.constexpr, ROPE: gl.constexpr,
-                     NL: gl.constexpr, VEC: gl.constexpr):
-    """Copies that need no free slot: e4m3 blocks 0-3 and 4-5 of every row, and its 8 scale bytes (vLLM's rows
-    are 584 bytes, so VEC = 8-byte copies; row addresses reused for every block). One copy group."""
+def _issue_fp8_early(early_a, early_b, scales, bn, vn, bs, vs, NL: gl.constexpr, VEC: gl.constexpr):
+    """Copies that need no free slot: e4m3 blocks 0-3 and 4-5 of every row (data addresses bn), and its 8 scale
+    bytes (addresses bs). VEC = 8-byte copies for 584-byte rows, 16 for rows or pages 16-byte aligned (vLLM's pages:
+    576-byte data parts); row addresses reused for every block. One copy group."""
     cols = gl.arange(0, 8, layout=gl.SliceLayout(0, FP8_SCALE_LAYOUT))
-    ptrs = gl.max_contiguous(gl.multiple_of(bs[:, None] + (NOPE + 2 * ROPE) + cols[None, :], [1, 8]), [1, 8])
+    ptrs = gl.max_contiguous(gl.multiple_of(bs[:, None] + cols[None, :], [1, 8]), [1, 8])
     _async_load(scales, ptrs, mask=vs[:, None])
     for k in gl.static_range(4):
         _copy_fp8_block(early_a.index(k), bn, vn, k, NL, VEC)
@@ -361,7 +369,7 @@ def _dequant_fp8_block(dst, src, scales, k: gl.constexpr, SKIP: gl.constexpr):
 def _ws_copier_fp8(ring, q_smem, early_a, early_b, scales, ready, free, q_ready, q_b, win_b, comp_b, ind_b, pos, lo,
                    hi, n_tiles, stride_qh, stride_wr, stride_cr, WIN: gl.constexpr, WRAP: gl.constexpr,
                    D: gl.constexpr, NOPE: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr,
-                   NUM_BUF: gl.constexpr, ALIGN16: gl.constexpr, SKIP: gl.constexpr):
+                   NUM_BUF: gl.constexpr, ALIGN16: gl.constexpr, PAGE_ROWS: gl.constexpr, SKIP: gl.constexpr):
     """Copy partition for fp8 rows. Per tile: once its slot is free, copy the late bytes into it (block 6, rope),
     dequantize blocks 0-5 from the early buffers (copied while the slot was busy), start the next tile's early
     copies, dequantize block 6, hand the slot over (one arrive after a partition barrier)."""
@@ -373,20 +381,21 @@ def _ws_copier_fp8(ring, q_smem, early_a, early_b, scales, ready, free, q_ready,
     _copy_q(q_smem, q_ready, q_b, stride_qh, BLOCK_H, D,
             gl.BlockedLayout([1, 8], [4, 8], [gl.num_warps(), 1], [1, 0]))
     async_copy.commit_group()
+    DATA: gl.constexpr = NOPE + 2 * ROPE
     bn, vn = _fp8_tile_rows(lo, hi, pos, ind_b, stride_wr, stride_cr, win_b, comp_b, WIN, WRAP, BLOCK_E,
-                            NL)
+                            NL, PAGE_ROWS, DATA, False)
     bs, vs = _fp8_tile_rows(lo, hi, pos, ind_b, stride_wr, stride_cr, win_b, comp_b, WIN, WRAP, BLOCK_E,
-                            FP8_SCALE_LAYOUT)
+                            FP8_SCALE_LAYOUT, PAGE_ROWS, DATA, True)
     if not SKIP & SKIP_COPY:
-        _issue_fp8_early(early_a, early_b, scales, bn, vn, bs, vs, NOPE, ROPE, NL, VEC)
+        _issue_fp8_early(early_a, early_b, scales, bn, vn, bs, vs, NL, VEC)
     for t in range(n_tiles):
         slot_i = t % NUM_BUF
         slot = ring.index(slot_i)
         e_next = lo + (t + 1) * BLOCK_E
         nn, nv = _fp8_tile_rows(e_next, hi, pos, ind_b, stride_wr, stride_cr, win_b, comp_b, WIN, WRAP, BLOCK_E,
-                                NL)
+                                NL, PAGE_ROWS, DATA, False)
         ns, nsv = _fp8_tile_rows(e_next, hi, pos, ind_b, stride_wr, stride_cr, win_b, comp_b, WIN, WRAP, BLOCK_E,
-                                 FP8_SCALE_LAYOUT)
+                                 FP8_SCALE_LAYOUT, PAGE_ROWS, DATA, True)
         mbarrier.wait(free.index(slot_i), ((t // NUM_BUF) & 1) ^ 1)  # a fresh barrier passes phase 1 at once
         if not SKIP & SKIP_COPY:
             _issue_fp8_late(slot, bn, vn, NOPE, ROPE, BLOCK_E, NL, VEC)
@@ -400,7 +409,7 @@ def _ws_copier_fp8(ring, q_smem, early_a, early_b, scales, ready, free, q_ready,
         e6 = scales.slice(FP8_EARLY_BLOCKS, 1, dim=1).load(FP8_DEQUANT_LAYOUT)  # the scales' last use this tile
         _cta_barrier()  # the early buffers are read: the next tile's early copies may start
         if not SKIP & SKIP_COPY:
-            _issue_fp8_early(early_a, early_b, scales, nn, nv, ns, nsv, NOPE, ROPE, NL, VEC)
+            _issue_fp8_early(early_a, early_b, scales, nn, nv, ns, nsv, NL, VEC)
         bn, vn, bs, vs = nn, nv, ns, nsv
         async_copy.wait_group(1)  # this tile's late group
         _cta_barrier()
@@ -458,7 +467,7 @@ def _sparse_attn_ws_kernel(
     stride_ab, stride_ah, stride_as, stride_mb, stride_mh, stride_ms,
     WIN: gl.constexpr, WRAP: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr,
     NUM_BUF: gl.constexpr, SKIP: gl.constexpr, FP8: gl.constexpr = False, NOPE: gl.constexpr = 448,
-    ALIGN16: gl.constexpr = False,
+    ALIGN16: gl.constexpr = False, PAGE_ROWS: gl.constexpr = 1,
 ):
     """`_sparse_attn_async_kernel`'s work with the copies in their own warpgroup (warp specialization): the
     math warps never issue a copy or wait on a copy group, the copier runs NUM_BUF tiles ahead of them, and
@@ -494,7 +503,7 @@ def _sparse_attn_ws_kernel(
             BLOCK_E, NUM_BUF, SKIP)), (_ws_copier_fp8, (
             ring, q_smem, early_a, early_b, scales, ready, free, q_ready, q_b, win_ptr + b * stride_wb,
             comp_ptr + b * stride_cb, ind_b, pos, lo, hi, n_tiles, stride_qh, stride_wr, stride_cr, WIN, WRAP, D,
-            NOPE, BLOCK_H, BLOCK_E, NUM_BUF, ALIGN16, SKIP))], [PRODUCER_WARPS], [FP8_PRODUCER_REGS])
+            NOPE, BLOCK_H, BLOCK_E, NUM_BUF, ALIGN16, PAGE_ROWS, SKIP))], [PRODUCER_WARPS], [FP8_PRODUCER_REGS])
     else:
         acc, m_i, l_rows = gl.warp_specialize([(_ws_math, (
             ring, q_smem, p_smem, ready, free, q_ready, ind_b, pos, lo, hi, n_tiles, scale_log2, WIN, D, BLOCK_H,
@@ -509,17 +518,21 @@ def _sparse_attn_ws_kernel(
 
 def supported(q: torch.Tensor, caches: tuple[torch.Tensor, ...], heads: int, block_h: int, dim: int, window: int,
               win_mod: int, no_wrap: int, block_e: int, *, ws: bool = False, nope: int = 448,
-              scale_block: int = 64) -> bool:
+              scale_block: int = 64, page_rows: int = 1) -> bool:
     """Whether these kernels can run the launch: a Hopper GPU, 64-head blocks, D = 512, whole window tiles, a
     power-of-two window ring or none, and rows either bf16 (16-byte aligned, as the copies assume) or, for the
-    warp-specialized kernel only, vLLM's fp8 rows (448 e4m3 + 64 bf16 + 8 scale bytes, 8-byte aligned)."""
+    warp-specialized kernel only, vLLM's fp8 rows (448 e4m3 + 64 bf16 + 8 scale bytes, 8-byte aligned), one a
+    stride apart or in vLLM's pages of page_rows rows."""
     fp8 = caches[0].dtype == torch.uint8
     if fp8:
+        row_bytes = nope + 2 * (dim - nope) + 8
+        width_ok = (lambda c: c.shape[-1] == row_bytes) if page_rows == 1 else (
+            lambda c: c.shape[-1] >= page_rows * row_bytes)
         rows_ok = ws and nope == 448 and scale_block == 64 and block_e == 64 and all(
-            c.dtype == torch.uint8 and c.shape[-1] == nope + 2 * (dim - nope) + 8 and c.stride(-2) % 8 == 0
-            and c.data_ptr() % 8 == 0 for c in caches)
+            c.dtype == torch.uint8 and width_ok(c) and c.stride(-2) % 8 == 0 and c.data_ptr() % 8 == 0 for c in caches)
     else:
-        rows_ok = all(c.dtype == torch.bfloat16 and c.stride(-2) % 8 == 0 and c.data_ptr() % 16 == 0 for c in caches)
+        rows_ok = page_rows == 1 and all(
+            c.dtype == torch.bfloat16 and c.stride(-2) % 8 == 0 and c.data_ptr() % 16 == 0 for c in caches)
     ring_ok = win_mod == no_wrap or (win_mod == window and window & (window - 1) == 0)
     return (q.is_cuda and q.dtype == torch.bfloat16 and rows_ok and ring_ok and block_h == BLOCK_H
             and heads % BLOCK_H == 0 and dim == 512 and window % block_e == 0
@@ -527,14 +540,16 @@ def supported(q: torch.Tensor, caches: tuple[torch.Tensor, ...], heads: int, blo
 
 
 def launch(grid: tuple[int, int], args: tuple, *, window: int, wrap: bool, dim: int, block_e: int,
-           num_buf: int, ws: bool = False, fp8: bool = False, nope: int = 448, align16: bool = False) -> None:
+           num_buf: int, ws: bool = False, fp8: bool = False, nope: int = 448, align16: bool = False,
+           page_rows: int = 1) -> None:
     """Launch over `grid` with `_sparse_attn_kernel`'s runtime arguments less its bf16 views; ws: the
-    warp-specialized kernel; fp8: the caches are vLLM's fp8 rows (warp-specialized kernel only); align16: those
-    rows are 16-byte aligned (a row stride padded to a multiple of 16), so the copies are 16 bytes."""
+    warp-specialized kernel; fp8: the caches are vLLM's fp8 rows (warp-specialized kernel only), one a row stride
+    apart or (page_rows > 1) in vLLM's pages a page stride apart; align16: the data parts are 16-byte aligned (a
+    row stride padded to a multiple of 16, or vLLM's pages), so their copies are 16 bytes."""
     consts = dict(WIN=window, WRAP=wrap, D=dim, BLOCK_H=BLOCK_H, BLOCK_E=block_e, NUM_BUF=num_buf, SKIP=PROBE_SKIP,
                   num_warps=NUM_WARPS)
     if ws:
-        fp8_consts = dict(FP8=True, NOPE=nope, ALIGN16=align16) if fp8 else {}
+        fp8_consts = dict(FP8=True, NOPE=nope, ALIGN16=align16, PAGE_ROWS=page_rows) if fp8 else {}
         _sparse_attn_ws_kernel[grid](*args, **consts, **fp8_consts, maxnreg=WS_MAXNREG)
     else:
         _sparse_attn_async_kernel[grid](*args, **consts)

@@ -181,6 +181,31 @@ def test_fp8_rows_round_trip_within_e4m3_precision(tiny):
         assert rel < 0.04  # e4m3: 3 mantissa bits, ~2^-4 worst-case relative step
 
 
+def test_fp8_pages_hold_data_parts_then_scale_parts_as_vllm_lays_them_out():
+    """V4's page of 64 rows (FlashMLA's MODEL1 layout, research §4.4): 64 x 576 data bytes, then 64 x 8 scale bytes,
+    37,440 bytes in all; byte positions checked one by one against the rows, and the round trip."""
+    cfg = AttentionConfig.from_name("pro")
+    rows = ref.quantize_kv_rows(torch.randn(2, 100, cfg.head_dim), cfg)  # 100 rows: the second page half empty
+    pages = ref.page_kv_rows(rows, cfg, 64)
+    assert pages.shape == (2, 2, 37440) and cfg.fp8_page_bytes(64) == 37440
+    b, r = 1, 70  # page 1, slot 6
+    assert torch.equal(pages[b, 1, 6 * 576 : 7 * 576], rows[b, r, :576])
+    assert torch.equal(pages[b, 1, 64 * 576 + 6 * 8 : 64 * 576 + 7 * 8], rows[b, r, 576:])
+    assert not pages[:, 1, 36 * 576 : 64 * 576].any()  # rows 100..127 do not exist
+    back = ref.unpage_kv_rows(pages, cfg, 64)
+    assert torch.equal(back[:, :100], rows) and not back[:, 100:].any()
+    with pytest.raises(ValueError, match="fp8 rows"):
+        ref.page_kv_rows(torch.zeros(4, 583, dtype=torch.uint8), cfg, 64)
+
+
+def test_kvcache_indices_follow_the_block_table():
+    table = torch.tensor([[5, 2, 7], [0, 3, 1]])
+    idx = torch.tensor([[0, 5, 8, 23, -1], [4, -1, 9, 16, 1]], dtype=torch.int32)
+    got = ref.kvcache_indices(idx, table, 8)
+    want = [[5 * 8, 5 * 8 + 5, 2 * 8, 7 * 8 + 7, -1], [4, -1, 3 * 8 + 1, 8, 1]]
+    assert got.dtype == torch.int32 and got.tolist() == want
+
+
 def test_yarn_slows_only_low_frequencies():
     cfg = AttentionConfig.from_name("flash")
     plain, yarn = ref.rope_inv_freq(cfg, yarn=False), ref.rope_inv_freq(cfg)

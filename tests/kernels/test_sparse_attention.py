@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from wholerepo.errors import UsageError
 from wholerepo.kernels import reference as ref
 from wholerepo.kernels import sparse_attention as kern
 from wholerepo.kernels import sparse_attention_hopper as hopper
@@ -101,6 +102,78 @@ def test_decode_real_shapes(name, ratio, batch, context, fp8, assert_rel_close):
             assert_rel_close(kern.sparse_attention(*args, tuning=tuning), want, TOL[torch.bfloat16])
 
 
+def _page_pool(pages: torch.Tensor, gen_seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sequence pages [B, P, bytes] scattered into one shuffled pool [B·P + 3, bytes] (3 pages nobody owns, filled
+    with noise), as vLLM's allocator leaves them; returns (pool, block_table [B, P])."""
+    batch, n_pages, width = pages.shape
+    gen = torch.Generator().manual_seed(gen_seed)
+    pool = torch.randint(0, 256, (batch * n_pages + 3, width), generator=gen, dtype=torch.uint8).to(pages.device)
+    table = torch.randperm(batch * n_pages + 3, generator=gen)[: batch * n_pages].view(batch, n_pages)
+    table = table.to(pages.device)
+    pool[table.flatten()] = pages.flatten(0, 1)
+    return pool, table
+
+
+@pytest.mark.parametrize("page_rows", [4, 16])
+def test_decode_reads_vllm_fp8_pages_per_sequence_and_from_a_shared_pool(tiny, device, small_dtype, page_rows,
+                                                                         assert_rel_close):
+    """fp8 caches as vLLM pages (data parts, then scale parts, per page): per sequence [B, pages, bytes], and the
+    compressed cache as one shuffled pool the batch shares with block-table indices. Same bits as the row layout."""
+    cfg = tiny()
+    inp = make_decode_inputs(cfg, 3, 700, device=device, dtype=small_dtype, fp8=True, seed=21, ragged=True)
+    idx = _indices(inp, cfg)
+    rows_args = (inp.q, inp.window_kv, inp.comp_kv, idx, inp.positions, inp.sink, inp.inv_freq, cfg)
+    want = ref.sparse_attention(*rows_args)
+    from_rows = kern.sparse_attention(*rows_args, tuning=SMALL)
+    win_p, comp_p = ref.page_kv_rows(inp.window_kv, cfg, page_rows), ref.page_kv_rows(inp.comp_kv, cfg, page_rows)
+    assert comp_p.shape[-1] == cfg.fp8_page_bytes(page_rows) > page_rows * cfg.fp8_row_bytes  # padded pages
+    paged = kern.sparse_attention(inp.q, win_p, comp_p, idx, inp.positions, inp.sink, inp.inv_freq, cfg,
+                                  tuning=SMALL, page_rows=page_rows, out=torch.full_like(inp.q, float("nan")))
+    pool, table = _page_pool(comp_p, page_rows)
+    pool_idx = ref.kvcache_indices(idx, table, page_rows)
+    pooled = kern.sparse_attention(inp.q, win_p, pool, pool_idx, inp.positions, inp.sink, inp.inv_freq, cfg,
+                                   tuning=SMALL, page_rows=page_rows, out=torch.full_like(inp.q, float("nan")))
+    assert_rel_close(paged, want, TOL[small_dtype])
+    assert torch.equal(paged, from_rows) and torch.equal(pooled, from_rows)
+    ref_pooled = ref.sparse_attention(inp.q, win_p, pool, pool_idx, inp.positions, inp.sink, inp.inv_freq, cfg,
+                                      page_rows)
+    assert_rel_close(ref_pooled, want, 1e-6)
+
+
+def test_prefill_reads_vllm_fp8_pages(tiny, device, small_dtype, assert_rel_close):
+    cfg = tiny()
+    length, t = 230, 24
+    kv = ref.quantize_kv_rows(torch.randn(length, cfg.head_dim, device=device), cfg)
+    comp = ref.quantize_kv_rows(torch.randn(length // 4, cfg.head_dim, device=device), cfg)
+    positions = torch.randint(0, length, (t,), device=device)
+    idx = ref.index_topk_prefill(torch.randn(t, cfg.index_heads, cfg.index_dim, device=device).to(small_dtype),
+                                 torch.randn(t, cfg.index_heads, device=device),
+                                 torch.randn(length // 4, cfg.index_dim, device=device).to(small_dtype), positions,
+                                 cfg.index_topk, cfg.ratio)
+    q = torch.randn(t, cfg.n_heads, cfg.head_dim, device=device).to(small_dtype)
+    sink, freq = torch.randn(cfg.n_heads, device=device), ref.rope_inv_freq(cfg).to(device)
+    want = ref.sparse_attention_prefill(q, kv, comp, idx, positions, sink, freq, cfg)
+    got = kern.sparse_attention_prefill(q, ref.page_kv_rows(kv, cfg, 8), ref.page_kv_rows(comp, cfg, 8), idx,
+                                        positions, sink, freq, cfg, tuning=SMALL, page_rows=8,
+                                        out=torch.full_like(q, float("nan")))
+    assert_rel_close(got, want, TOL[small_dtype])
+
+
+def test_pages_that_are_not_fp8_pages_are_refused_with_a_hint(tiny, device, small_dtype):
+    cfg = tiny()
+    inp = make_decode_inputs(cfg, 1, 100, device=device, dtype=small_dtype, fp8=True)
+    idx = _indices(inp, cfg)
+    rest = (idx, inp.positions, inp.sink, inp.inv_freq, cfg)
+    with pytest.raises(UsageError, match="page_kv_rows"):  # rows passed where pages are expected
+        kern.sparse_attention(inp.q, inp.window_kv, inp.comp_kv, *rest, page_rows=4)
+    bf16 = make_decode_inputs(cfg, 1, 100, device=device, dtype=small_dtype)
+    with pytest.raises(UsageError, match="page_kv_rows"):
+        kern.sparse_attention(bf16.q, bf16.window_kv, bf16.comp_kv, *rest, page_rows=4)
+    with pytest.raises(UsageError, match="power of two"):
+        kern.sparse_attention(inp.q, ref.page_kv_rows(inp.window_kv, cfg, 3), ref.page_kv_rows(inp.comp_kv, cfg, 3),
+                              *rest, page_rows=3)
+
+
 RING = [t for t in kern.GPU_CANDIDATES if t.ring]
 # (tuning, fp8 rows): every ring tuning with bf16 rows; the warp-specialized 64-entry ones (the fp8 copier's
 # in-place plan is for 64-row slots) with vLLM's fp8 rows as well
@@ -159,6 +232,56 @@ def test_hopper_fp8_rows_at_a_16_byte_stride_match_reference(assert_rel_close):
     assert tuning.ws and hopper.supported(inp.q, args[1:3], cfg.n_heads, tuning.block_h, cfg.head_dim, cfg.window,
                                           inp.window_kv.shape[1], kern.NO_WRAP, tuning.block_e, ws=True)
     got = kern.sparse_attention(*args, tuning=tuning, out=torch.full_like(inp.q, float("nan")))
+    assert_rel_close(got, want, TOL[torch.bfloat16])
+
+
+FP8_RING = [t for t, fp8 in RING_ROWS if fp8]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("tuning", FP8_RING, ids=[str(t) for t in FP8_RING])
+@pytest.mark.parametrize(("name", "batch", "context"), [("pro", 4, 131072 + 300), ("flash", 3, 1 << 20),
+                                                        ("pro", 3, 100)])
+def test_hopper_kernel_reads_vllm_fp8_pages(tuning, name, batch, context, assert_rel_close):
+    """vLLM's 64-row pages (16-byte copies of 576-byte data parts, scales from the page's tail), per sequence and
+    as a shuffled shared pool: the Gluon kernel runs and gives the row layout's bits."""
+    cfg = AttentionConfig.from_name(name)
+    inp = make_decode_inputs(cfg, batch, context, device="cuda", seed=batch + 3, ragged=True, fp8=True)
+    idx = _indices(inp, cfg)
+    win_p, comp_p = ref.page_kv_rows(inp.window_kv, cfg, 64), ref.page_kv_rows(inp.comp_kv, cfg, 64)
+    pool, table = _page_pool(comp_p, batch)
+    assert hopper.supported(inp.q, (win_p, pool), cfg.n_heads, tuning.block_h, cfg.head_dim, cfg.window, cfg.window,
+                            kern.NO_WRAP, tuning.block_e, ws=tuning.ws, page_rows=64), "must run the Gluon kernel"
+    rest = (inp.positions, inp.sink, inp.inv_freq, cfg)
+    from_rows = kern.sparse_attention(inp.q, inp.window_kv, inp.comp_kv, idx, *rest, tuning=tuning)
+    assert_rel_close(from_rows, ref.sparse_attention(inp.q, inp.window_kv, inp.comp_kv, idx, *rest),
+                     TOL[torch.bfloat16])
+    paged = kern.sparse_attention(inp.q, win_p, comp_p, idx, *rest, tuning=tuning, page_rows=64,
+                                  out=torch.full_like(inp.q, float("nan")))
+    pooled = kern.sparse_attention(inp.q, win_p, pool, ref.kvcache_indices(idx, table, 64), *rest, tuning=tuning,
+                                   page_rows=64, out=torch.full_like(inp.q, float("nan")))
+    assert torch.equal(paged, from_rows) and torch.equal(pooled, from_rows)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("tuning", FP8_RING, ids=[str(t) for t in FP8_RING])
+def test_hopper_kernel_prefill_reads_vllm_fp8_pages(tuning, assert_rel_close):
+    cfg = AttentionConfig.from_name("pro")
+    length, t = 20000, 96
+    kv = ref.quantize_kv_rows(torch.randn(length, cfg.head_dim, device="cuda"), cfg)
+    comp = ref.quantize_kv_rows(torch.randn(length // cfg.ratio, cfg.head_dim, device="cuda"), cfg)
+    positions = torch.randint(0, length, (t,), device="cuda")
+    positions[0] = 5
+    idx = ref.index_topk_prefill(torch.randn(t, cfg.index_heads, cfg.index_dim, device="cuda"),
+                                 torch.randn(t, cfg.index_heads, device="cuda"),
+                                 torch.randn(length // cfg.ratio, cfg.index_dim, device="cuda"), positions,
+                                 cfg.index_topk, cfg.ratio)
+    q = torch.randn(t, cfg.n_heads, cfg.head_dim, device="cuda").to(torch.bfloat16)
+    sink, freq = torch.randn(cfg.n_heads, device="cuda"), ref.rope_inv_freq(cfg).to("cuda")
+    want = ref.sparse_attention_prefill(q, kv, comp, idx, positions, sink, freq, cfg)
+    got = kern.sparse_attention_prefill(q, ref.page_kv_rows(kv, cfg, 64), ref.page_kv_rows(comp, cfg, 64), idx,
+                                        positions, sink, freq, cfg, tuning=tuning, page_rows=64,
+                                        out=torch.full_like(q, float("nan")))
     assert_rel_close(got, want, TOL[torch.bfloat16])
 
 
