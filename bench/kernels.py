@@ -32,7 +32,13 @@ from wholerepo.kernels.compress_kv import compress_kv  # noqa: E402
 from wholerepo.kernels.config import AttentionConfig  # noqa: E402
 from wholerepo.kernels.filter_select import BLOCK_KEYS  # noqa: E402
 from wholerepo.kernels.index_topk import index_topk, index_topk_prefill  # noqa: E402
-from wholerepo.kernels.inputs import DecodeInputs, c128a_indices, indexer_fp8, make_decode_inputs  # noqa: E402
+from wholerepo.kernels.inputs import (  # noqa: E402
+    DecodeInputs,
+    c128a_indices,
+    indexer_fp8,
+    make_decode_inputs,
+    vllm_caches,
+)
 from wholerepo.kernels.sparse_attention import (  # noqa: E402
     BUSY_HEAD_ROWS,
     GPU_CANDIDATES,
@@ -170,13 +176,14 @@ def decode_case(bench: Bench, cfg: AttentionConfig, batch: int, context: int, tu
     attn_flops = batch * 4.0 * cfg.n_heads * cfg.head_dim * entries
     fp8_rows = DecodeInputs(**{**{f: getattr(inp, f) for f in inp.__dataclass_fields__},
                                "window_kv": to_fp8(inp.window_kv, cfg), "comp_kv": to_fp8(inp.comp_kv, cfg)})
+    ring_pages = min(VLLM_PAGE_ROWS, w)  # the ring in whole pages (64 at V4's 128-row window)
     fp8_pages = DecodeInputs(**{**{f: getattr(fp8_rows, f) for f in inp.__dataclass_fields__},
-                                "window_kv": ref.page_kv_rows(fp8_rows.window_kv, cfg, VLLM_PAGE_ROWS),
-                                "comp_kv": ref.page_kv_rows(fp8_rows.comp_kv, cfg, VLLM_PAGE_ROWS)})
+                                "window_kv": ref.page_kv_rows(fp8_rows.window_kv, cfg, ring_pages),
+                                "comp_kv": ref.page_kv_rows(fp8_rows.comp_kv, cfg, ring_pages)})
     layouts = (  # label, caches, bytes per entry, rows per page, the reference's caches
         ("bf16", inp, 2 * cfg.head_dim, 1, inp),
         ("fp8", fp8_rows, cfg.fp8_row_bytes, 1, fp8_rows),  # one 584-byte row a stride apart: 8-byte copies
-        ("fp8 pages", fp8_pages, cfg.fp8_row_bytes, VLLM_PAGE_ROWS, fp8_rows),  # vLLM's pages: 16-byte copies
+        ("fp8 pages", fp8_pages, cfg.fp8_row_bytes, ring_pages, fp8_rows),  # vLLM's pages: 16-byte copies
     )
     for label, data, row_bytes, page_rows, plain in layouts:
         tuning = tunings.get((label != "bf16", batch * cfg.n_heads >= BUSY_HEAD_ROWS))
@@ -200,6 +207,29 @@ def decode_case(bench: Bench, cfg: AttentionConfig, batch: int, context: int, tu
         bench.add("c4a decode", name, shape, label, pipeline, idx_bytes + nbytes, idx_flops + attn_flops,
                   "parts checked", graph=True)
     del fp8_pages
+    # vLLM's caches as laid out: the window by position in 64-row blocks and the compressed entries in 64-row pages,
+    # two pools the batch shares, read through window_indices and kvcache_indices (vLLM's top-k writes pool rows
+    # itself; here the translation is a few torch launches inside the timed pipeline)
+    vllm = vllm_caches(fp8_rows, cfg, VLLM_PAGE_ROWS)
+    win_idx = ref.window_indices(inp.positions, vllm.window_table, VLLM_PAGE_ROWS, w)
+    tuning = tunings.get((True, batch * cfg.n_heads >= BUSY_HEAD_ROWS))
+    rest = (inp.positions, inp.sink, inp.inv_freq, cfg)
+    pool_idx = ref.kvcache_indices(idx, vllm.comp_table, VLLM_PAGE_ROWS)
+
+    def pooled(indices=pool_idx, v=vllm):
+        return sparse_attention(inp.q, v.window, v.comp, indices, *rest, tuning=tuning, page_rows=VLLM_PAGE_ROWS,
+                                window_indices=win_idx)
+
+    want = ref.sparse_attention(fp8_rows.q[sub], fp8_rows.window_kv[sub], fp8_rows.comp_kv[sub], idx[sub],
+                                inp.positions[sub], *rest[1:])
+    nbytes = batch * (entries * cfg.fp8_row_bytes + 2 * 2 * cfg.n_heads * cfg.head_dim)
+    bench.add("sparse_attention", "c4a decode fp8, vLLM pools by index", shape, "fp8 pools", pooled, nbytes,
+              attn_flops, f"err {rel_err(pooled()[sub], want):.1e}")
+    pick8 = select["fp8"][0]
+    bench.add("c4a decode", "indexer+topk+attn fp8 keys + vLLM pools by index (+ index translation)", shape,
+              "fp8 pools", lambda t=vllm.comp_table: pooled(ref.kvcache_indices(pick8(), t, VLLM_PAGE_ROWS)),
+              select["fp8"][1] + nbytes, idx_flops + attn_flops, "parts checked", graph=True)
+    del vllm
     # fp8 indexer keys (vLLM's indexer cache) with bf16 rows (DeepSeek's reference keeps the main KV in bf16)
     pick8, idx8_bytes, _ = select["fp8"]
     tuning = tunings.get((False, batch * cfg.n_heads >= BUSY_HEAD_ROWS))

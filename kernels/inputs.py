@@ -13,6 +13,7 @@ import torch
 from wholerepo.kernels.config import AttentionConfig
 from wholerepo.kernels.reference import (
     all_visible_indices,
+    page_kv_rows,
     quantize_index_fp8,
     quantize_kv_rows,
     rope_inv_freq,
@@ -92,3 +93,42 @@ def indexer_fp8(inputs: DecodeInputs) -> IndexerFp8:
     fp8 = torch.float8_e4m3fn
     return IndexerFp8(q=q8.view(fp8), w=inputs.index_w * q_scale, k=torch.stack([p[0] for p in parts]).view(fp8),
                       k_scale=torch.stack([p[1] for p in parts]))
+
+
+@dataclass(frozen=True, slots=True)
+class VllmCaches:
+    """One decode step's fp8 caches as vLLM lays them out (research §4.4): two pools of pages the batch shares,
+    each sequence's pages named by a block table. Read with `window_indices` / `kvcache_indices`."""
+
+    window: torch.Tensor  # [pages, page_bytes]: window positions by position, page_rows a page
+    window_table: torch.Tensor  # [B, max position // page_rows + 1] int64; blocks before the window name page 0
+    comp: torch.Tensor  # [B·P, page_bytes]: compressed entries, page_rows a page
+    comp_table: torch.Tensor  # [B, P] int64
+    page_rows: int
+
+
+def vllm_caches(inputs: DecodeInputs, cfg: AttentionConfig, page_rows: int = 64) -> VllmCaches:
+    """Re-lay a decode step's fp8 ring and compressed rows as vLLM keeps them: the window by position in blocks
+    (only the blocks holding positions p-W+1..p exist, as vLLM frees older ones) and the compressed entries in
+    pages, each sequence's blocks consecutive in its pool."""
+    ring, positions = inputs.window_kv, inputs.positions
+    batch, width, row_bytes = ring.shape
+    if ring.dtype != torch.uint8:
+        raise ValueError("vllm_caches takes fp8 rows (make_decode_inputs(..., fp8=True))")
+    dev = ring.device
+    span = width // page_rows + 1  # blocks a window of `width` positions can touch
+    first = (positions - width + 1).clamp_min(0) // page_rows  # [B] its first block
+    p = positions[:, None] - width + 1 + torch.arange(width, device=dev)[None, :]  # [B, W]
+    seq = torch.arange(batch, device=dev)[:, None]
+    block = p.clamp_min(0) // page_rows - first[:, None]
+    dst = ((seq * span + block) * page_rows + p.clamp_min(0) % page_rows)[p >= 0]
+    rows = torch.zeros(batch * span * page_rows, row_bytes, dtype=torch.uint8, device=dev)
+    rows[dst] = ring[seq.expand_as(p), p % width][p >= 0]
+    table = torch.zeros(batch, int(positions.max()) // page_rows + 1, dtype=torch.int64, device=dev)
+    for b in range(batch):
+        count = int(positions[b]) // page_rows - int(first[b]) + 1
+        table[b, int(first[b]) : int(first[b]) + count] = b * span + torch.arange(count, device=dev)
+    comp = page_kv_rows(inputs.comp_kv, cfg, page_rows)
+    comp_table = torch.arange(comp.shape[0] * comp.shape[1], device=dev).view(comp.shape[0], comp.shape[1])
+    return VllmCaches(window=page_kv_rows(rows, cfg, page_rows), window_table=table, comp=comp.flatten(0, 1),
+                      comp_table=comp_table, page_rows=page_rows)

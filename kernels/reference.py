@@ -160,6 +160,13 @@ def kvcache_indices(indices: torch.Tensor, block_table: torch.Tensor, page_rows:
     return torch.where(valid, page * page_rows + i % page_rows, -1).to(torch.int32)
 
 
+def window_indices(positions: torch.Tensor, block_table: torch.Tensor, page_rows: int, window: int) -> torch.Tensor:
+    """Pool rows of positions p-W+1..p of each sequence's window cache, kept by position in pages under a block
+    table (vLLM's SWA cache): [B, W] int32, -1 where the position is < 0."""
+    p = positions[:, None].long() - window + 1 + torch.arange(window, device=positions.device)[None, :]
+    return kvcache_indices(torch.where(p >= 0, p, -1), block_table, page_rows)
+
+
 def quantize_index_fp8(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """[..., DI] -> (e4m3 bytes [..., DI] uint8, fp32 power-of-two scale [...]): one scale per row, as vLLM's
     132-byte indexer-key rows (128 fp8 + one fp32 scale, research §4.1) and the per-head fp8 indexer query."""
@@ -248,7 +255,7 @@ def _attend(
 def _gather_compressed(comp: torch.Tensor, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     valid = indices >= 0
     rows = torch.gather(comp, 1, indices.clamp_min(0).long()[..., None].expand(-1, -1, comp.shape[-1]))
-    return rows, valid
+    return rows.masked_fill(~valid[..., None], 0.0), valid  # an unused pool row may hold anything, NaN included
 
 
 def sparse_attention(
@@ -261,18 +268,23 @@ def sparse_attention(
     inv_freq: torch.Tensor,  # [rope/2]
     cfg: AttentionConfig,
     page_rows: int = 1,  # > 1: both caches are vLLM pages of fp8 rows (page_kv_rows); comp_kv may be a shared pool
+    window_indices: torch.Tensor | None = None,  # [B, W]: window_kv is a pool, these its rows (window_indices())
 ) -> torch.Tensor:
     """Decode: [B, H, D] fp32 output over window ∪ selected entries, inverse RoPE at each query position.
     A 2-D comp_kv is one pool of rows shared by the batch (indices are pool rows: kvcache_indices)."""
     win = as_fp32_rows(window_kv, cfg, page_rows)
-    width = win.shape[1]
-    win_pos = positions[:, None] - width + 1 + torch.arange(width, device=q.device)[None, :]  # [B, W]
-    win_rows = torch.gather(win, 1, (win_pos % width)[..., None].expand(-1, -1, win.shape[-1]))
+    if window_indices is not None:
+        win_rows, win_valid = _gather_compressed(win.expand(q.shape[0], *win.shape), window_indices)
+    else:
+        width = win.shape[1]
+        win_pos = positions[:, None] - width + 1 + torch.arange(width, device=q.device)[None, :]  # [B, W]
+        win_rows = torch.gather(win, 1, (win_pos % width)[..., None].expand(-1, -1, win.shape[-1]))
+        win_valid = win_pos >= 0
     comp = as_fp32_rows(comp_kv, cfg, page_rows)
     comp_rows, comp_valid = _gather_compressed(comp.expand(q.shape[0], *comp.shape) if comp.dim() == 2 else comp,
                                                indices)
     rows = torch.cat([win_rows, comp_rows], dim=1)
-    valid = torch.cat([win_pos >= 0, comp_valid], dim=1)
+    valid = torch.cat([win_valid, comp_valid], dim=1)
     return _attend(q, rows, valid, positions, sink, inv_freq, cfg)
 
 

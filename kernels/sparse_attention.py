@@ -148,11 +148,13 @@ def _sparse_attn_kernel(
     WIN: tl.constexpr, D: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_E: tl.constexpr,
     FP8: tl.constexpr, NOPE: tl.constexpr, ROPE: tl.constexpr, SB: tl.constexpr, DOT_F32: tl.constexpr,
     DV: tl.constexpr, PDL: tl.constexpr, PAGE_ROWS: tl.constexpr = 1, SCALE_W: tl.constexpr = 8,
+    WIN_IDX: tl.constexpr = False,
 ):
     """DV < D: this program accumulates only output dims part·DV.. (QK still over all D, computed by every
     part alike), so its fp32 accumulator is [BLOCK_H, DV]: 64 instead of 128 registers/thread at DV = D/2.
     PDL: launched while the top-k launch still runs; q and the window tiles (inputs from before it) are read
-    at once, the indices only after griddepcontrol.wait."""
+    at once, the indices only after griddepcontrol.wait. WIN_IDX: the window's rows are pool rows named by the
+    index list's first WIN entries (the compressed entries' indices follow them), not positions."""
     if PDL:
         gdc_launch_dependents()
     n_parts: tl.constexpr = D // DV
@@ -176,15 +178,20 @@ def _sparse_attn_kernel(
     lo = split * split_len
     hi = tl.minimum(lo + split_len, WIN + K)
     if PDL:  # noqa: SIM102 - PDL is a constexpr, hi a runtime value: Triton needs two ifs
-        if hi > WIN:  # this split reads indices the previous launch writes
+        if hi > WIN or WIN_IDX:  # this split reads indices the previous launch writes
             gdc_wait()
     for e0 in range(lo, hi, BLOCK_E):
         offs_e = e0 + tl.arange(0, BLOCK_E)
         in_range = offs_e < hi
         if e0 < WIN:
-            p = pos - WIN + 1 + offs_e
-            valid = in_range & (p >= 0)
-            rows = tl.where(valid, p % win_mod, 0).to(tl.int64)  # both branches must yield one type
+            if WIN_IDX:
+                idx = tl.load(ind_ptr + b * stride_ib + offs_e, mask=in_range, other=-1)
+                valid = idx >= 0
+                rows = tl.where(valid, idx, 0).to(tl.int64)
+            else:
+                p = pos - WIN + 1 + offs_e
+                valid = in_range & (p >= 0)
+                rows = tl.where(valid, p % win_mod, 0).to(tl.int64)  # both branches must yield one type
             kv = _load_tile(win_b, win16_b, rows, stride_wr, valid, 0, FP8, NOPE, ROPE, SB, D, BLOCK_E, PAGE_ROWS,
                             SCALE_W)
             if DV < D:
@@ -193,7 +200,7 @@ def _sparse_attn_kernel(
             else:
                 kv_v = kv
         else:
-            idx = tl.load(ind_ptr + b * stride_ib + offs_e - WIN, mask=in_range, other=-1)
+            idx = tl.load(ind_ptr + b * stride_ib + offs_e - (0 if WIN_IDX else WIN), mask=in_range, other=-1)
             valid = idx >= 0
             rows = tl.where(valid, idx, 0).to(tl.int64)
             kv = _load_tile(comp_b, comp16_b, rows, stride_cr, valid, 0, FP8, NOPE, ROPE, SB, D, BLOCK_E, PAGE_ROWS,
@@ -252,7 +259,7 @@ def split_plan(programs_per_split: int, entries: int, t: AttnTuning) -> tuple[in
 
 
 def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, win_mod, shared_win, shared_comp,
-            page_rows, tuning, out):
+            page_rows, tuning, out, window_indices=None):
     rows, heads, dim = q.shape
     check_dtype("q", q, (torch.bfloat16, torch.float32))
     check_dtype("indices", indices, (torch.int32,))
@@ -260,6 +267,17 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
     check_power_of_two("head_dim", dim)
     check_power_of_two("page_rows", page_rows)
     wargs, cargs = _cache_args(win, cfg, shared_win, page_rows), _cache_args(comp, cfg, shared_comp, page_rows)
+    n_comp = indices.shape[1]
+    if page_rows > 1 and win_mod == window != cfg.window:  # a ring padded to whole pages would shift positions
+        raise UsageError(f"a paged window ring must hold the window's {cfg.window} rows in whole pages, got "
+                         f"{window // page_rows} pages of {page_rows}: use page_rows dividing {cfg.window}, or "
+                         "window_indices for a window kept by position")
+    if window_indices is not None:  # one list: the window's pool rows, then the compressed entries'
+        check_dtype("window_indices", window_indices, (torch.int32,))
+        if window_indices.shape != (rows, window):
+            raise UsageError(f"window_indices must be [{rows}, {window}] (one row per query), got "
+                             f"{list(window_indices.shape)}")
+        indices = torch.cat([window_indices, indices], dim=1)
     if wargs[4] != cargs[4]:
         raise UsageError("window and compressed caches must share one layout (both bf16 or both fp8 rows)")
     t = tuning or default_tuning(wargs[4], rows, heads)
@@ -269,7 +287,7 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
         raise UsageError(f"heads {heads} / window {window} / head_dim {dim} must be multiples of block_h "
                          f"{block_h} / block_e {t.block_e} / dv_split {t.dv_split} x rope_dim {cfg.rope_dim}")
     per_row = (heads // block_h) * t.dv_split
-    splits, split_len = split_plan(rows * per_row, window + indices.shape[1], t)
+    splits, split_len = split_plan(rows * per_row, window + n_comp, t)
     if out is None:
         out = torch.empty_like(q)
     elif out.shape != q.shape or out.dtype != q.dtype or not out.is_contiguous():
@@ -291,16 +309,17 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
         if ring:
             hopper.launch((n * per_row, splits), (
                 q[lo:hi], wbase[0], cbase[0], indices[lo:hi], positions[lo:hi], acc, ml,
-                heads, indices.shape[1], split_len, win_mod, cfg.softmax_scale * LOG2E, *strides,
-            ), window=window, wrap=win_mod != NO_WRAP, dim=dim, block_e=t.block_e, num_buf=ring, ws=t.ws, fp8=wargs[4],
+                heads, n_comp, split_len, win_mod, cfg.softmax_scale * LOG2E, *strides,
+            ), window=window, window_mode=hopper.WINDOW_INDEXED if window_indices is not None else
+                hopper.WINDOW_RING if win_mod != NO_WRAP else hopper.WINDOW_BY_POSITION, dim=dim, block_e=t.block_e, num_buf=ring, ws=t.ws, fp8=wargs[4],
                 nope=cfg.nope_dim, page_rows=page_rows, align16=all(
                     c.stride(-2) % 16 == 0 and c.data_ptr() % 16 == 0 for c in (win, comp))
                 and (page_rows == 1 or cfg.fp8_data_bytes % 16 == 0))
         else:
             _sparse_attn_kernel[(n * per_row, splits)](
                 q[lo:hi], wbase[0], wbase[1], cbase[0], cbase[1], indices[lo:hi], positions[lo:hi], acc, ml,
-                heads, indices.shape[1], split_len, win_mod, cfg.softmax_scale * LOG2E, *strides,
-                WIN=window, D=dim, BLOCK_H=block_h, BLOCK_E=t.block_e, FP8=wargs[4], NOPE=cfg.nope_dim,
+                heads, n_comp, split_len, win_mod, cfg.softmax_scale * LOG2E, *strides,
+                WIN=window, WIN_IDX=window_indices is not None, D=dim, BLOCK_H=block_h, BLOCK_E=t.block_e, FP8=wargs[4], NOPE=cfg.nope_dim,
                 ROPE=cfg.rope_dim, SB=cfg.scale_block, DOT_F32=interpreted(q), DV=dv, PDL=pdl, PAGE_ROWS=page_rows,
                 SCALE_W=cfg.fp8_row_bytes - cfg.fp8_data_bytes, num_warps=t.num_warps, num_stages=t.num_stages, **pdl_launch(pdl),
             )
@@ -312,11 +331,19 @@ def sparse_attention(
     q: torch.Tensor, window_kv: torch.Tensor, comp_kv: torch.Tensor, indices: torch.Tensor,
     positions: torch.Tensor, sink: torch.Tensor, inv_freq: torch.Tensor, cfg: AttentionConfig,
     *, tuning: AttnTuning | None = None, out: torch.Tensor | None = None, page_rows: int = 1,
+    window_indices: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Decode: q [B,H,D]; window_kv [B,W,·] ring (slot p % W); comp_kv [B,N,·], or [N,·] one pool of rows the batch
     shares (indices then name pool rows: reference.kvcache_indices); indices [B,K]; -> [B,H,D].
     page_rows > 1: fp8 caches as vLLM pages [.., pages, page_bytes] of page_rows rows each (reference.page_kv_rows);
-    a row index r is row r % page_rows of page r // page_rows, and the ring holds pages·page_rows rows."""
+    a row index r is row r % page_rows of page r // page_rows, and the ring holds pages·page_rows rows.
+    window_indices [B,W] int32: the window is instead a pool shared by the batch (window_kv [rows or pages, ·]) and
+    these name the pool rows of positions p-W+1..p (W = cfg.window), -1 for none (vLLM's paged window:
+    reference.window_indices)."""
+    if window_indices is not None:
+        return _launch(q, window_kv, comp_kv, indices, positions, sink, inv_freq, cfg, window=cfg.window,
+                       win_mod=NO_WRAP, shared_win=True, shared_comp=comp_kv.dim() == 2, page_rows=page_rows,
+                       tuning=tuning, out=out, window_indices=window_indices)
     width = window_kv.shape[1] * page_rows
     return _launch(q, window_kv, comp_kv, indices, positions, sink, inv_freq, cfg, window=width, win_mod=width,
                    shared_win=False, shared_comp=comp_kv.dim() == 2, page_rows=page_rows, tuning=tuning, out=out)

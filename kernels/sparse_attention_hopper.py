@@ -37,6 +37,9 @@ _async_load = getattr(async_copy, "async_load", None) or async_copy.async_copy_g
 _cta_barrier = getattr(gl, "thread_barrier", None) or gl.barrier  # likewise thread_barrier -> barrier
 
 BLOCK_H = 64  # wgmma's M: one warpgroup row block of heads
+# Where the window's rows are (the WINDOW constexpr): the sequence's kv by position (prefill), a ring with position p
+# in slot p % WIN (decode), or pool rows named by the index list's first WIN entries (vLLM's paged window cache)
+WINDOW_BY_POSITION, WINDOW_RING, WINDOW_INDEXED = gl.constexpr(0), gl.constexpr(1), gl.constexpr(2)
 # Stages a timing probe leaves out (bench/attention_sweep.py --probe-stages; the output is then wrong): bits
 # SKIP_COPY (loop refills), SKIP_QK, SKIP_SOFTMAX (P = S, no rescale), SKIP_PV, SKIP_DEQUANT. 0 in every real launch.
 SKIP_COPY, SKIP_QK, SKIP_SOFTMAX, SKIP_PV = gl.constexpr(1), gl.constexpr(2), gl.constexpr(4), gl.constexpr(8)
@@ -50,24 +53,32 @@ WS_MAXNREG = 168  # 65,536 registers over 12 warps at launch; the math warpgroup
 
 
 @gluon.jit
-def _entry_live(e0, hi, pos, ind_b, WIN: gl.constexpr, BLOCK_E: gl.constexpr, layout: gl.constexpr):
-    """(is_window, index, live) of entries e0..e0+BLOCK_E-1: the first WIN are the window by position,
-    the rest the selected compressed entries (index -1 = none)."""
+def _entry_live(e0, hi, pos, ind_b, WIN: gl.constexpr, WINDOW: gl.constexpr, BLOCK_E: gl.constexpr,
+                layout: gl.constexpr):
+    """(is_window, index, live) of entries e0..e0+BLOCK_E-1: the first WIN are the window, by position or (WINDOW ==
+    WINDOW_INDEXED) by the first WIN indices of the list, the rest the selected compressed entries (-1 = none)."""
     offs_e = e0 + gl.arange(0, BLOCK_E, layout=layout)
     is_win = offs_e < WIN
-    idx = gl.load(ind_b + (offs_e - WIN), mask=(offs_e < hi) & (offs_e >= WIN), other=-1)
-    live = gl.where(is_win, (pos - WIN + 1 + offs_e >= 0) & (offs_e < hi), idx >= 0)
+    if WINDOW == WINDOW_INDEXED:
+        idx = gl.load(ind_b + offs_e, mask=offs_e < hi, other=-1)
+        live = idx >= 0
+    else:
+        idx = gl.load(ind_b + (offs_e - WIN), mask=(offs_e < hi) & (offs_e >= WIN), other=-1)
+        live = gl.where(is_win, (pos - WIN + 1 + offs_e >= 0) & (offs_e < hi), idx >= 0)
     return is_win, idx, live
 
 
 @gluon.jit
-def _entry_rows(e0, hi, pos, ind_b, WIN: gl.constexpr, WRAP: gl.constexpr, BLOCK_E: gl.constexpr,
+def _entry_rows(e0, hi, pos, ind_b, WIN: gl.constexpr, WINDOW: gl.constexpr, BLOCK_E: gl.constexpr,
                 layout: gl.constexpr):
-    """(is_window, cache row, live) of the entries; window rows are slot p % WIN of a ring (WRAP: decode,
-    WIN a power of two, so no 64-bit division) or position p of the sequence's kv (prefill)."""
-    is_win, idx, live = _entry_live(e0, hi, pos, ind_b, WIN, BLOCK_E, layout)
+    """(is_window, cache row, live) of the entries; window rows are slot p % WIN of a ring (WINDOW_RING: decode,
+    WIN a power of two, so no 64-bit division), position p of the sequence's kv (WINDOW_BY_POSITION: prefill), or
+    rows of a pool the index list names (WINDOW_INDEXED: vLLM's paged window)."""
+    is_win, idx, live = _entry_live(e0, hi, pos, ind_b, WIN, WINDOW, BLOCK_E, layout)
+    if WINDOW == WINDOW_INDEXED:
+        return is_win, gl.where(live, idx.to(gl.int64), 0), live
     p = gl.maximum(pos - WIN + 1 + e0 + gl.arange(0, BLOCK_E, layout=layout), 0)
-    if WRAP:
+    if WINDOW == WINDOW_RING:
         p = p % WIN
     row = gl.where(live, gl.where(is_win, p, idx.to(gl.int64)), 0)
     return is_win, row, live
@@ -87,7 +98,7 @@ def _issue_tile(ring, slot, win_b, comp_b, is_win, row, valid, stride_wr, stride
 
 @gluon.jit
 def _refill(ring, slot, win_b, comp_b, nxt_win, nxt_row, nxt_valid, e_next, hi, pos, ind_b, stride_wr, stride_cr,
-            WIN: gl.constexpr, WRAP: gl.constexpr, D: gl.constexpr, BLOCK_E: gl.constexpr,
+            WIN: gl.constexpr, WINDOW: gl.constexpr, D: gl.constexpr, BLOCK_E: gl.constexpr,
             copy_layout: gl.constexpr, SKIP: gl.constexpr):
     """Copy the prepared tile into `slot` once every warp is done with it, then load the rows of the tile
     after it (one iteration ahead: that index load is an L2/HBM round trip)."""
@@ -95,7 +106,7 @@ def _refill(ring, slot, win_b, comp_b, nxt_win, nxt_row, nxt_valid, e_next, hi, 
     if not SKIP & SKIP_COPY:
         _issue_tile(ring, slot, win_b, comp_b, nxt_win, nxt_row, nxt_valid, stride_wr, stride_cr, D, copy_layout)
     async_copy.commit_group()
-    return _entry_rows(e_next, hi, pos, ind_b, WIN, WRAP, BLOCK_E, gl.SliceLayout(1, copy_layout))
+    return _entry_rows(e_next, hi, pos, ind_b, WIN, WINDOW, BLOCK_E, gl.SliceLayout(1, copy_layout))
 
 
 @gluon.jit
@@ -166,7 +177,7 @@ def _sparse_attn_async_kernel(
     H, K, split_len, win_mod, scale_log2,
     stride_qb, stride_qh, stride_wb, stride_wr, stride_cb, stride_cr, stride_ib,
     stride_ab, stride_ah, stride_as, stride_mb, stride_mh, stride_ms,
-    WIN: gl.constexpr, WRAP: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr,
+    WIN: gl.constexpr, WINDOW: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr,
     NUM_BUF: gl.constexpr, SKIP: gl.constexpr,
 ):
     """One program: BLOCK_H heads of one query over one split of its entries; writes the split's unnormalised
@@ -174,7 +185,7 @@ def _sparse_attn_async_kernel(
     Each tile's QK, softmax and PV run in turn while the next NUM_BUF-1 tiles copy. (Issuing tile t+1's QK
     before tile t's softmax, FA3's intra-warpgroup overlap, needs a third 64 KB slot that does not fit beside
     Q; at 32-entry tiles it measured no faster: round 6, call 4.)
-    `win_mod` is unused (kept so both kernels take one argument list): WRAP says whether it equals WIN."""
+    `win_mod` is unused (kept so both kernels take one argument list): WINDOW says whether the window is a ring."""
     s_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 2],
                                                        instr_shape=[16, BLOCK_E // 2, 16])
     o_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 2],
@@ -193,10 +204,10 @@ def _sparse_attn_async_kernel(
     ring = gl.allocate_shared_memory(gl.bfloat16, [NUM_BUF, BLOCK_E, D], tile_layout)
     rows_layout: gl.constexpr = gl.SliceLayout(1, copy_layout)
     for i in gl.static_range(NUM_BUF - 1):
-        is_win, row, valid = _entry_rows(lo + i * BLOCK_E, hi, pos, ind_b, WIN, WRAP, BLOCK_E, rows_layout)
+        is_win, row, valid = _entry_rows(lo + i * BLOCK_E, hi, pos, ind_b, WIN, WINDOW, BLOCK_E, rows_layout)
         _issue_tile(ring, i, win_b, comp_b, is_win, row, valid, stride_wr, stride_cr, D, copy_layout)
         async_copy.commit_group()
-    nxt_win, nxt_row, nxt_valid = _entry_rows(lo + (NUM_BUF - 1) * BLOCK_E, hi, pos, ind_b, WIN, WRAP, BLOCK_E,
+    nxt_win, nxt_row, nxt_valid = _entry_rows(lo + (NUM_BUF - 1) * BLOCK_E, hi, pos, ind_b, WIN, WINDOW, BLOCK_E,
                                               rows_layout)
 
     offs_qh = h0 + gl.arange(0, BLOCK_H, layout=gl.SliceLayout(1, copy_layout))
@@ -214,10 +225,11 @@ def _sparse_attn_async_kernel(
     acc = gl.zeros([BLOCK_H, D], gl.float32, layout=o_layout)
     s_init = gl.zeros([BLOCK_H, BLOCK_E], gl.float32, layout=s_layout)
     for t in range(n_tiles):
-        _, _, live = _entry_live(lo + t * BLOCK_E, hi, pos, ind_b, WIN, BLOCK_E, live_layout)  # ahead of its use
+        # ahead of its use
+        _, _, live = _entry_live(lo + t * BLOCK_E, hi, pos, ind_b, WIN, WINDOW, BLOCK_E, live_layout)
         nxt_win, nxt_row, nxt_valid = _refill(
             ring, (t + NUM_BUF - 1) % NUM_BUF, win_b, comp_b, nxt_win, nxt_row, nxt_valid,
-            lo + (t + NUM_BUF) * BLOCK_E, hi, pos, ind_b, stride_wr, stride_cr, WIN, WRAP, D, BLOCK_E, copy_layout,
+            lo + (t + NUM_BUF) * BLOCK_E, hi, pos, ind_b, stride_wr, stride_cr, WIN, WINDOW, D, BLOCK_E, copy_layout,
             SKIP)
         _wait_tile(NUM_BUF - 1)  # tile t
         m_i, l_rows, acc = _tile_dots(q_smem, ring.index(t % NUM_BUF), p_smem, s_init, live, m_i, l_rows, acc,
@@ -250,7 +262,7 @@ def _copy_q(q_smem, q_ready, q_b, stride_qh, BLOCK_H: gl.constexpr, D: gl.conste
 
 @gluon.jit
 def _ws_copier(ring, q_smem, ready, free, q_ready, q_b, win_b, comp_b, ind_b, pos, lo, hi, n_tiles, stride_qh,
-               stride_wr, stride_cr, WIN: gl.constexpr, WRAP: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr,
+               stride_wr, stride_cr, WIN: gl.constexpr, WINDOW: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr,
                BLOCK_E: gl.constexpr, NUM_BUF: gl.constexpr, SKIP: gl.constexpr):
     """Copy partition (one warpgroup): Q, then each tile of the split into the ring as soon as the math warps
     free its slot. Every thread's copies arrive on the slot's `ready` barrier when they land (cp.async's
@@ -260,7 +272,7 @@ def _ws_copier(ring, q_smem, ready, free, q_ready, q_b, win_b, comp_b, ind_b, po
     _copy_q(q_smem, q_ready, q_b, stride_qh, BLOCK_H, D, copy_layout)
     for t in range(n_tiles):
         slot = t % NUM_BUF
-        is_win, row, valid = _entry_rows(lo + t * BLOCK_E, hi, pos, ind_b, WIN, WRAP, BLOCK_E, rows_layout)
+        is_win, row, valid = _entry_rows(lo + t * BLOCK_E, hi, pos, ind_b, WIN, WINDOW, BLOCK_E, rows_layout)
         mbarrier.wait(free.index(slot), ((t // NUM_BUF) & 1) ^ 1)  # a fresh barrier passes phase 1 at once
         if not SKIP & SKIP_COPY:
             _issue_tile(ring, slot, win_b, comp_b, is_win, row, valid, stride_wr, stride_cr, D, copy_layout)
@@ -296,13 +308,13 @@ else:
 
 @gluon.jit
 def _fp8_tile_rows(e0, hi, pos, ind_b, stride_wr, stride_cr, win_b, comp_b, WIN: gl.constexpr,
-                   WRAP: gl.constexpr, BLOCK_E: gl.constexpr, layout: gl.constexpr, PAGE_ROWS: gl.constexpr,
+                   WINDOW: gl.constexpr, BLOCK_E: gl.constexpr, layout: gl.constexpr, PAGE_ROWS: gl.constexpr,
                    DATA: gl.constexpr, SCALES: gl.constexpr):
     """(address, live) of one tile's rows in the layout a copy uses: each row's data part, or (SCALES) its 8 scale
     bytes; loaded once per copy layout (the second load hits L1) instead of converted between layouts through
     shared memory (two barriers each). Rows are a stride apart, scales after the data (PAGE_ROWS = 1), or in vLLM
     pages a stride apart: PAGE_ROWS data parts of DATA bytes, then PAGE_ROWS 8-byte scale parts."""
-    is_win, row, live = _entry_rows(e0, hi, pos, ind_b, WIN, WRAP, BLOCK_E, gl.SliceLayout(1, layout))
+    is_win, row, live = _entry_rows(e0, hi, pos, ind_b, WIN, WINDOW, BLOCK_E, gl.SliceLayout(1, layout))
     if PAGE_ROWS == 1:  # (the select of two row addresses, as before pages: one stride select spilled 4 bytes)
         return gl.where(is_win, win_b + row * stride_wr, comp_b + row * stride_cr) + (DATA if SCALES else 0), live
     page = row // PAGE_ROWS
@@ -367,7 +379,7 @@ def _dequant_fp8_block(dst, src, scales, k: gl.constexpr, SKIP: gl.constexpr):
 
 @gluon.jit
 def _ws_copier_fp8(ring, q_smem, early_a, early_b, scales, ready, free, q_ready, q_b, win_b, comp_b, ind_b, pos, lo,
-                   hi, n_tiles, stride_qh, stride_wr, stride_cr, WIN: gl.constexpr, WRAP: gl.constexpr,
+                   hi, n_tiles, stride_qh, stride_wr, stride_cr, WIN: gl.constexpr, WINDOW: gl.constexpr,
                    D: gl.constexpr, NOPE: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr,
                    NUM_BUF: gl.constexpr, ALIGN16: gl.constexpr, PAGE_ROWS: gl.constexpr, SKIP: gl.constexpr):
     """Copy partition for fp8 rows. Per tile: once its slot is free, copy the late bytes into it (block 6, rope),
@@ -382,9 +394,9 @@ def _ws_copier_fp8(ring, q_smem, early_a, early_b, scales, ready, free, q_ready,
             gl.BlockedLayout([1, 8], [4, 8], [gl.num_warps(), 1], [1, 0]))
     async_copy.commit_group()
     DATA: gl.constexpr = NOPE + 2 * ROPE
-    bn, vn = _fp8_tile_rows(lo, hi, pos, ind_b, stride_wr, stride_cr, win_b, comp_b, WIN, WRAP, BLOCK_E,
+    bn, vn = _fp8_tile_rows(lo, hi, pos, ind_b, stride_wr, stride_cr, win_b, comp_b, WIN, WINDOW, BLOCK_E,
                             NL, PAGE_ROWS, DATA, False)
-    bs, vs = _fp8_tile_rows(lo, hi, pos, ind_b, stride_wr, stride_cr, win_b, comp_b, WIN, WRAP, BLOCK_E,
+    bs, vs = _fp8_tile_rows(lo, hi, pos, ind_b, stride_wr, stride_cr, win_b, comp_b, WIN, WINDOW, BLOCK_E,
                             FP8_SCALE_LAYOUT, PAGE_ROWS, DATA, True)
     if not SKIP & SKIP_COPY:
         _issue_fp8_early(early_a, early_b, scales, bn, vn, bs, vs, NL, VEC)
@@ -392,9 +404,9 @@ def _ws_copier_fp8(ring, q_smem, early_a, early_b, scales, ready, free, q_ready,
         slot_i = t % NUM_BUF
         slot = ring.index(slot_i)
         e_next = lo + (t + 1) * BLOCK_E
-        nn, nv = _fp8_tile_rows(e_next, hi, pos, ind_b, stride_wr, stride_cr, win_b, comp_b, WIN, WRAP, BLOCK_E,
+        nn, nv = _fp8_tile_rows(e_next, hi, pos, ind_b, stride_wr, stride_cr, win_b, comp_b, WIN, WINDOW, BLOCK_E,
                                 NL, PAGE_ROWS, DATA, False)
-        ns, nsv = _fp8_tile_rows(e_next, hi, pos, ind_b, stride_wr, stride_cr, win_b, comp_b, WIN, WRAP, BLOCK_E,
+        ns, nsv = _fp8_tile_rows(e_next, hi, pos, ind_b, stride_wr, stride_cr, win_b, comp_b, WIN, WINDOW, BLOCK_E,
                                  FP8_SCALE_LAYOUT, PAGE_ROWS, DATA, True)
         mbarrier.wait(free.index(slot_i), ((t // NUM_BUF) & 1) ^ 1)  # a fresh barrier passes phase 1 at once
         if not SKIP & SKIP_COPY:
@@ -431,7 +443,7 @@ def _dequant_late_block(slot, e, SKIP: gl.constexpr, BLOCK_E: gl.constexpr):
 
 @gluon.jit
 def _ws_math(ring, q_smem, p_smem, ready, free, q_ready, ind_b, pos, lo, hi, n_tiles, scale_log2,
-             WIN: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr,
+             WIN: gl.constexpr, WINDOW: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr,
              NUM_BUF: gl.constexpr, SKIP: gl.constexpr):
     """Math partition (two warpgroups, laid out as in `_sparse_attn_async_kernel`): per tile, wait for its
     copies, QK, softmax, PV, then hand the slot back to the copier. Returns (acc, m, l partials)."""
@@ -446,7 +458,8 @@ def _ws_math(ring, q_smem, p_smem, ready, free, q_ready, ind_b, pos, lo, hi, n_t
     mbarrier.wait(q_ready, 0)
     for t in range(n_tiles):
         slot = t % NUM_BUF
-        _, _, live = _entry_live(lo + t * BLOCK_E, hi, pos, ind_b, WIN, BLOCK_E, gl.SliceLayout(0, s_layout))
+        _, _, live = _entry_live(lo + t * BLOCK_E, hi, pos, ind_b, WIN, WINDOW, BLOCK_E,
+                                 gl.SliceLayout(0, s_layout))
         mbarrier.wait(ready.index(slot), (t // NUM_BUF) & 1)
         fence_async_shared()  # the copies wrote through the generic proxy, the dots read through the async one
         m_i, l_rows, acc = _tile_dots(q_smem, ring.index(slot), p_smem, s_init, live, m_i, l_rows, acc, scale_log2,
@@ -465,7 +478,7 @@ def _sparse_attn_ws_kernel(
     H, K, split_len, win_mod, scale_log2,
     stride_qb, stride_qh, stride_wb, stride_wr, stride_cb, stride_cr, stride_ib,
     stride_ab, stride_ah, stride_as, stride_mb, stride_mh, stride_ms,
-    WIN: gl.constexpr, WRAP: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr,
+    WIN: gl.constexpr, WINDOW: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr,
     NUM_BUF: gl.constexpr, SKIP: gl.constexpr, FP8: gl.constexpr = False, NOPE: gl.constexpr = 448,
     ALIGN16: gl.constexpr = False, PAGE_ROWS: gl.constexpr = 1,
 ):
@@ -499,17 +512,17 @@ def _sparse_attn_ws_kernel(
         early_b = gl.allocate_shared_memory(gl.uint8, [2, BLOCK_E, 64], plain)  # blocks 4-5
         scales = gl.allocate_shared_memory(gl.uint8, [BLOCK_E, 8], plain)
         acc, m_i, l_rows = gl.warp_specialize([(_ws_math, (
-            ring, q_smem, p_smem, ready, free, q_ready, ind_b, pos, lo, hi, n_tiles, scale_log2, WIN, D, BLOCK_H,
+            ring, q_smem, p_smem, ready, free, q_ready, ind_b, pos, lo, hi, n_tiles, scale_log2, WIN, WINDOW, D, BLOCK_H,
             BLOCK_E, NUM_BUF, SKIP)), (_ws_copier_fp8, (
             ring, q_smem, early_a, early_b, scales, ready, free, q_ready, q_b, win_ptr + b * stride_wb,
-            comp_ptr + b * stride_cb, ind_b, pos, lo, hi, n_tiles, stride_qh, stride_wr, stride_cr, WIN, WRAP, D,
+            comp_ptr + b * stride_cb, ind_b, pos, lo, hi, n_tiles, stride_qh, stride_wr, stride_cr, WIN, WINDOW, D,
             NOPE, BLOCK_H, BLOCK_E, NUM_BUF, ALIGN16, PAGE_ROWS, SKIP))], [PRODUCER_WARPS], [FP8_PRODUCER_REGS])
     else:
         acc, m_i, l_rows = gl.warp_specialize([(_ws_math, (
-            ring, q_smem, p_smem, ready, free, q_ready, ind_b, pos, lo, hi, n_tiles, scale_log2, WIN, D, BLOCK_H,
+            ring, q_smem, p_smem, ready, free, q_ready, ind_b, pos, lo, hi, n_tiles, scale_log2, WIN, WINDOW, D, BLOCK_H,
             BLOCK_E, NUM_BUF, SKIP)), (_ws_copier, (
             ring, q_smem, ready, free, q_ready, q_b, win_ptr + b * stride_wb, comp_ptr + b * stride_cb, ind_b, pos,
-            lo, hi, n_tiles, stride_qh, stride_wr, stride_cr, WIN, WRAP, D, BLOCK_H, BLOCK_E, NUM_BUF, SKIP))],
+            lo, hi, n_tiles, stride_qh, stride_wr, stride_cr, WIN, WINDOW, D, BLOCK_H, BLOCK_E, NUM_BUF, SKIP))],
             [PRODUCER_WARPS], [PRODUCER_REGS])
     # (storing the partial through shared memory in row-contiguous chunks measured 0.7-0.8 µs slower: call 5)
     _store_partials(acc, m_i, l_rows, acc_ptr + b * stride_ab + split * stride_as,
@@ -539,14 +552,14 @@ def supported(q: torch.Tensor, caches: tuple[torch.Tensor, ...], heads: int, blo
             and torch.cuda.get_device_capability(q.device)[0] == 9)
 
 
-def launch(grid: tuple[int, int], args: tuple, *, window: int, wrap: bool, dim: int, block_e: int,
+def launch(grid: tuple[int, int], args: tuple, *, window: int, window_mode: int, dim: int, block_e: int,
            num_buf: int, ws: bool = False, fp8: bool = False, nope: int = 448, align16: bool = False,
            page_rows: int = 1) -> None:
     """Launch over `grid` with `_sparse_attn_kernel`'s runtime arguments less its bf16 views; ws: the
     warp-specialized kernel; fp8: the caches are vLLM's fp8 rows (warp-specialized kernel only), one a row stride
     apart or (page_rows > 1) in vLLM's pages a page stride apart; align16: the data parts are 16-byte aligned (a
     row stride padded to a multiple of 16, or vLLM's pages), so their copies are 16 bytes."""
-    consts = dict(WIN=window, WRAP=wrap, D=dim, BLOCK_H=BLOCK_H, BLOCK_E=block_e, NUM_BUF=num_buf, SKIP=PROBE_SKIP,
+    consts = dict(WIN=window, WINDOW=window_mode, D=dim, BLOCK_H=BLOCK_H, BLOCK_E=block_e, NUM_BUF=num_buf, SKIP=PROBE_SKIP,
                   num_warps=NUM_WARPS)
     if ws:
         fp8_consts = dict(FP8=True, NOPE=nope, ALIGN16=align16, PAGE_ROWS=page_rows) if fp8 else {}

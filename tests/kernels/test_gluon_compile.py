@@ -43,7 +43,8 @@ def compile_report(block_e: int, ring: int, ws: bool, workdir: str, rows: str = 
     from wholerepo.kernels import sparse_attention_hopper as hopper
 
     kernel = hopper._sparse_attn_ws_kernel if ws else hopper._sparse_attn_async_kernel
-    constants = dict(WIN=128, WRAP=True, D=512, BLOCK_H=hopper.BLOCK_H, BLOCK_E=block_e, NUM_BUF=ring, SKIP=0)
+    constants = dict(WIN=128, WINDOW=hopper.WINDOW_RING.value, D=512, BLOCK_H=hopper.BLOCK_H, BLOCK_E=block_e,
+                     NUM_BUF=ring, SKIP=0)
     fp8, paged = rows != "bf16", rows == "fp8-pages"
     if ws:  # 584-byte rows: 8-byte copies; pages: 16-byte copies
         constants |= dict(FP8=fp8, NOPE=448, ALIGN16=paged, PAGE_ROWS=PAGE_ROWS if paged else 1)

@@ -10,7 +10,7 @@ from wholerepo.kernels import reference as ref
 from wholerepo.kernels import sparse_attention as kern
 from wholerepo.kernels import sparse_attention_hopper as hopper
 from wholerepo.kernels.config import AttentionConfig
-from wholerepo.kernels.inputs import c128a_indices, make_decode_inputs
+from wholerepo.kernels.inputs import c128a_indices, make_decode_inputs, vllm_caches
 
 # fp8 rows dequantize exactly into bf16 (3 mantissa bits fit in 7), so the cache layout adds no error:
 # the tolerance depends on the query/compute dtype only.
@@ -140,6 +140,70 @@ def test_decode_reads_vllm_fp8_pages_per_sequence_and_from_a_shared_pool(tiny, d
     assert_rel_close(ref_pooled, want, 1e-6)
 
 
+def _positional_window_pool(ring: torch.Tensor, positions: torch.Tensor, block: int, seed: int):
+    """The decode ring [B, W, ·] (slot p % W) re-laid as vLLM keeps its window cache: each sequence's rows by
+    position in blocks of `block` rows under a block table, the blocks that hold window positions scattered through
+    one pool of noise rows (as vLLM frees older blocks, every other table entry names page 0: nobody may read
+    them). Returns (pool rows [P·block, ·], block table [B, max position // block + 1])."""
+    batch, width, row = ring.shape
+    spans = [range(max(0, int(positions[b]) - width + 1), int(positions[b]) + 1) for b in range(batch)]
+    live = sorted({(b, p // block) for b in range(batch) for p in spans[b]})
+    gen = torch.Generator().manual_seed(seed)
+    n_pages = len(live) + 2
+    if ring.dtype == torch.uint8:
+        pool = torch.randint(0, 256, (n_pages * block, row), generator=gen, dtype=torch.uint8)
+    else:
+        pool = torch.randn(n_pages * block, row, generator=gen).to(ring.dtype)
+    pool = pool.to(ring.device)
+    table = torch.zeros(batch, int(positions.max()) // block + 1, dtype=torch.int64)
+    for (b, blk), page in zip(live, torch.randperm(n_pages, generator=gen).tolist(), strict=False):
+        table[b, blk] = page
+    table = table.to(ring.device)
+    for b in range(batch):
+        for p in spans[b]:
+            pool[int(table[b, p // block]) * block + p % block] = ring[b, p % width]
+    return pool, table
+
+
+@pytest.mark.parametrize("fp8", [False, True])
+def test_decode_reads_a_paged_window_through_window_indices(tiny, device, small_dtype, fp8, assert_rel_close):
+    """The window as vLLM keeps it (by position, in blocks under a block table, one pool for the batch) read
+    through window_indices: the ring's bits, for bf16 rows and for fp8 pages, with the compressed pool beside it."""
+    cfg, block = tiny(), 8
+    inp = make_decode_inputs(cfg, 3, 400, device=device, dtype=small_dtype, fp8=fp8, seed=31, ragged=True)
+    inp.positions[1] = 5  # a window that starts before position 0
+    idx = _indices(inp, cfg)
+    rest = (inp.positions, inp.sink, inp.inv_freq, cfg)
+    from_ring = kern.sparse_attention(inp.q, inp.window_kv, inp.comp_kv, idx, *rest, tuning=SMALL)
+    pool, table = _positional_window_pool(inp.window_kv, inp.positions, block, 3)
+    win_idx = ref.window_indices(inp.positions, table, block, cfg.window)
+    assert (win_idx[1, : cfg.window - 6] == -1).all() and (win_idx[1, cfg.window - 6 :] >= 0).all()
+    page_rows = block if fp8 else 1
+    win_cache = ref.page_kv_rows(pool, cfg, block) if fp8 else pool
+    comp = ref.page_kv_rows(inp.comp_kv, cfg, block) if fp8 else inp.comp_kv
+    got = kern.sparse_attention(inp.q, win_cache, comp, idx, *rest, tuning=SMALL, page_rows=page_rows,
+                                window_indices=win_idx, out=torch.full_like(inp.q, float("nan")))
+    assert torch.equal(got, from_ring)
+    want = ref.sparse_attention(inp.q, win_cache, comp, idx, *rest, page_rows, window_indices=win_idx)
+    assert_rel_close(want, ref.sparse_attention(inp.q, inp.window_kv, inp.comp_kv, idx, *rest), 1e-6)
+    with pytest.raises(UsageError, match="window_indices must be"):
+        kern.sparse_attention(inp.q, win_cache, comp, idx, *rest, page_rows=page_rows, window_indices=win_idx[:, 1:])
+
+
+def test_vllm_caches_as_laid_out_give_the_ring_layouts_answer(tiny, device, small_dtype):
+    """inputs.vllm_caches (what the bench times as vLLM's layout): both pools through their block tables."""
+    cfg = tiny()
+    inp = make_decode_inputs(cfg, 3, 900, device=device, dtype=small_dtype, fp8=True, seed=41, ragged=True)
+    inp.positions[2] = 3
+    idx = _indices(inp, cfg)
+    rest = (inp.positions, inp.sink, inp.inv_freq, cfg)
+    caches = vllm_caches(inp, cfg, page_rows=4)
+    got = kern.sparse_attention(inp.q, caches.window, caches.comp, ref.kvcache_indices(idx, caches.comp_table, 4),
+                                *rest, tuning=SMALL, page_rows=4,
+                                window_indices=ref.window_indices(inp.positions, caches.window_table, 4, cfg.window))
+    assert torch.equal(got, kern.sparse_attention(inp.q, inp.window_kv, inp.comp_kv, idx, *rest, tuning=SMALL))
+
+
 def test_prefill_reads_vllm_fp8_pages(tiny, device, small_dtype, assert_rel_close):
     cfg = tiny()
     length, t = 230, 24
@@ -169,6 +233,9 @@ def test_pages_that_are_not_fp8_pages_are_refused_with_a_hint(tiny, device, smal
     bf16 = make_decode_inputs(cfg, 1, 100, device=device, dtype=small_dtype)
     with pytest.raises(UsageError, match="page_kv_rows"):
         kern.sparse_attention(bf16.q, bf16.window_kv, bf16.comp_kv, *rest, page_rows=4)
+    with pytest.raises(UsageError, match="whole pages"):  # a 16-row ring in a 32-row page: positions would shift
+        kern.sparse_attention(inp.q, ref.page_kv_rows(inp.window_kv, cfg, 32), ref.page_kv_rows(inp.comp_kv, cfg, 32),
+                              *rest, page_rows=32)
     with pytest.raises(UsageError, match="power of two"):
         kern.sparse_attention(inp.q, ref.page_kv_rows(inp.window_kv, cfg, 3), ref.page_kv_rows(inp.comp_kv, cfg, 3),
                               *rest, page_rows=3)
@@ -261,6 +328,38 @@ def test_hopper_kernel_reads_vllm_fp8_pages(tuning, name, batch, context, assert
     pooled = kern.sparse_attention(inp.q, win_p, pool, ref.kvcache_indices(idx, table, 64), *rest, tuning=tuning,
                                    page_rows=64, out=torch.full_like(inp.q, float("nan")))
     assert torch.equal(paged, from_rows) and torch.equal(pooled, from_rows)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(("tuning", "fp8"), RING_ROWS, ids=RING_IDS)
+@pytest.mark.parametrize(("name", "batch", "context"), [("pro", 4, 131072 + 300), ("flash", 3, 1 << 20),
+                                                        ("pro", 3, 100)])
+def test_hopper_kernel_reads_vllm_caches_as_laid_out(tuning, fp8, name, batch, context, assert_rel_close):
+    """Both caches as vLLM keeps them: the window by position in 64-row blocks under a block table and the
+    compressed entries in 64-row pages under another, each one pool for the batch (fp8: vLLM's pages; bf16: rows),
+    read through window_indices and kvcache_indices: the Gluon kernel gives the ring layout's bits."""
+    cfg = AttentionConfig.from_name(name)
+    inp = make_decode_inputs(cfg, batch, context, device="cuda", seed=batch + 5, ragged=True, fp8=fp8)
+    idx = _indices(inp, cfg)
+    rest = (inp.positions, inp.sink, inp.inv_freq, cfg)
+    from_ring = kern.sparse_attention(inp.q, inp.window_kv, inp.comp_kv, idx, *rest, tuning=tuning)
+    win_pool, win_table = _positional_window_pool(inp.window_kv, inp.positions, 64, batch)
+    if fp8:
+        comp_pages = ref.page_kv_rows(inp.comp_kv, cfg, 64)
+    else:  # bf16 rows in blocks of 64 (the last one zero-padded), as bytes for _page_pool
+        rows = torch.nn.functional.pad(inp.comp_kv, (0, 0, 0, -inp.comp_kv.shape[1] % 64))
+        comp_pages = rows.view(torch.uint8).reshape(batch, -1, 64 * 2 * cfg.head_dim)
+    comp_pool, comp_table = _page_pool(comp_pages, batch)
+    page_rows = 64 if fp8 else 1
+    win_cache = ref.page_kv_rows(win_pool, cfg, 64) if fp8 else win_pool
+    comp_cache = comp_pool if fp8 else comp_pool.view(torch.bfloat16).view(-1, cfg.head_dim)
+    assert hopper.supported(inp.q, (win_cache, comp_cache), cfg.n_heads, tuning.block_h, cfg.head_dim, cfg.window,
+                            kern.NO_WRAP, kern.NO_WRAP, tuning.block_e, ws=tuning.ws, page_rows=page_rows)
+    got = kern.sparse_attention(inp.q, win_cache, comp_cache, ref.kvcache_indices(idx, comp_table, 64), *rest,
+                                tuning=tuning, page_rows=page_rows,
+                                window_indices=ref.window_indices(inp.positions, win_table, 64, cfg.window),
+                                out=torch.full_like(inp.q, float("nan")))
+    assert torch.equal(got, from_ring)
 
 
 @pytest.mark.gpu
