@@ -39,6 +39,7 @@ from wholerepo.kernels.inputs import (  # noqa: E402
     make_decode_inputs,
     vllm_caches,
 )
+from wholerepo.kernels.pool_indices import pool_indices  # noqa: E402
 from wholerepo.kernels.sparse_attention import (  # noqa: E402
     BUSY_HEAD_ROWS,
     GPU_CANDIDATES,
@@ -208,27 +209,25 @@ def decode_case(bench: Bench, cfg: AttentionConfig, batch: int, context: int, tu
                   "parts checked", graph=True)
     del fp8_pages
     # vLLM's caches as laid out: the window by position in 64-row blocks and the compressed entries in 64-row pages,
-    # two pools the batch shares, read through window_indices and kvcache_indices (vLLM's top-k writes pool rows
-    # itself; here the translation is a few torch launches inside the timed pipeline)
-    vllm = vllm_caches(fp8_rows, cfg, VLLM_PAGE_ROWS)
-    win_idx = ref.window_indices(inp.positions, vllm.window_table, VLLM_PAGE_ROWS, w)
+    # two pools the batch shares, read through pool rows (vLLM's top-k writes them itself; here pool_indices maps
+    # both lists through the block tables in one launch inside the timed pipeline)
+    vllm = vllm_caches(fp8_rows, cfg, ring_pages)
     tuning = tunings.get((True, batch * cfg.n_heads >= BUSY_HEAD_ROWS))
     rest = (inp.positions, inp.sink, inp.inv_freq, cfg)
-    pool_idx = ref.kvcache_indices(idx, vllm.comp_table, VLLM_PAGE_ROWS)
 
-    def pooled(indices=pool_idx, v=vllm):
-        return sparse_attention(inp.q, v.window, v.comp, indices, *rest, tuning=tuning, page_rows=VLLM_PAGE_ROWS,
-                                window_indices=win_idx)
+    def pooled(entries_idx=idx, v=vllm):
+        win_rows, comp_rows = pool_indices(entries_idx, inp.positions, v.window_table, v.comp_table, ring_pages, w)
+        return sparse_attention(inp.q, v.window, v.comp, comp_rows, *rest, tuning=tuning, page_rows=ring_pages,
+                                window_indices=win_rows)
 
     want = ref.sparse_attention(fp8_rows.q[sub], fp8_rows.window_kv[sub], fp8_rows.comp_kv[sub], idx[sub],
                                 inp.positions[sub], *rest[1:])
     nbytes = batch * (entries * cfg.fp8_row_bytes + 2 * 2 * cfg.n_heads * cfg.head_dim)
-    bench.add("sparse_attention", "c4a decode fp8, vLLM pools by index", shape, "fp8 pools", pooled, nbytes,
+    bench.add("sparse_attention", "c4a decode fp8, vLLM pools (+ pool_indices)", shape, "fp8 pools", pooled, nbytes,
               attn_flops, f"err {rel_err(pooled()[sub], want):.1e}")
     pick8 = select["fp8"][0]
-    bench.add("c4a decode", "indexer+topk+attn fp8 keys + vLLM pools by index (+ index translation)", shape,
-              "fp8 pools", lambda t=vllm.comp_table: pooled(ref.kvcache_indices(pick8(), t, VLLM_PAGE_ROWS)),
-              select["fp8"][1] + nbytes, idx_flops + attn_flops, "parts checked", graph=True)
+    bench.add("c4a decode", "indexer+topk+attn fp8 keys + vLLM pools (+ pool_indices)", shape, "fp8 pools",
+              lambda: pooled(pick8()), select["fp8"][1] + nbytes, idx_flops + attn_flops, "parts checked", graph=True)
     del vllm
     # fp8 indexer keys (vLLM's indexer cache) with bf16 rows (DeepSeek's reference keeps the main KV in bf16)
     pick8, idx8_bytes, _ = select["fp8"]

@@ -248,6 +248,17 @@ def _cache_args(cache: torch.Tensor, cfg: AttentionConfig, shared: bool, page_ro
     return cache, view16, 0 if shared else cache.stride(0), cache.stride(-2), fp8
 
 
+def _window_then_compressed(window_indices: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """The one list the kernels read: window rows then compressed rows. pool_indices writes them side by side in
+    one buffer, taken as is; other lists are concatenated (one more launch)."""
+    width, stride = window_indices.shape[1], indices.stride(0)
+    adjacent = (window_indices.stride() == (stride, 1) and indices.stride(1) == 1
+                and indices.data_ptr() == window_indices.data_ptr() + 4 * width)
+    if adjacent:
+        return window_indices.as_strided((indices.shape[0], width + indices.shape[1]), (stride, 1))
+    return torch.cat([window_indices, indices], dim=1)
+
+
 def split_plan(programs_per_split: int, entries: int, t: AttnTuning) -> tuple[int, int]:
     """(splits, entries per split) of a launch: as many splits as fill `target_programs` in whole waves
     (a partial wave costs a full program time at one program per SM: Pro B=32 with 3 splits = 1.45 waves took
@@ -277,7 +288,7 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
         if window_indices.shape != (rows, window):
             raise UsageError(f"window_indices must be [{rows}, {window}] (one row per query), got "
                              f"{list(window_indices.shape)}")
-        indices = torch.cat([window_indices, indices], dim=1)
+        indices = _window_then_compressed(window_indices, indices)
     if wargs[4] != cargs[4]:
         raise UsageError("window and compressed caches must share one layout (both bf16 or both fp8 rows)")
     t = tuning or default_tuning(wargs[4], rows, heads)
@@ -339,7 +350,7 @@ def sparse_attention(
     a row index r is row r % page_rows of page r // page_rows, and the ring holds pages·page_rows rows.
     window_indices [B,W] int32: the window is instead a pool shared by the batch (window_kv [rows or pages, ·]) and
     these name the pool rows of positions p-W+1..p (W = cfg.window), -1 for none (vLLM's paged window:
-    reference.window_indices)."""
+    pool_indices.pool_indices maps both lists through their block tables in one launch)."""
     if window_indices is not None:
         return _launch(q, window_kv, comp_kv, indices, positions, sink, inv_freq, cfg, window=cfg.window,
                        win_mod=NO_WRAP, shared_win=True, shared_comp=comp_kv.dim() == 2, page_rows=page_rows,

@@ -11,6 +11,7 @@ from wholerepo.kernels import sparse_attention as kern
 from wholerepo.kernels import sparse_attention_hopper as hopper
 from wholerepo.kernels.config import AttentionConfig
 from wholerepo.kernels.inputs import c128a_indices, make_decode_inputs, vllm_caches
+from wholerepo.kernels.pool_indices import pool_indices
 
 # fp8 rows dequantize exactly into bf16 (3 mantissa bits fit in 7), so the cache layout adds no error:
 # the tolerance depends on the query/compute dtype only.
@@ -198,10 +199,34 @@ def test_vllm_caches_as_laid_out_give_the_ring_layouts_answer(tiny, device, smal
     idx = _indices(inp, cfg)
     rest = (inp.positions, inp.sink, inp.inv_freq, cfg)
     caches = vllm_caches(inp, cfg, page_rows=4)
-    got = kern.sparse_attention(inp.q, caches.window, caches.comp, ref.kvcache_indices(idx, caches.comp_table, 4),
-                                *rest, tuning=SMALL, page_rows=4,
-                                window_indices=ref.window_indices(inp.positions, caches.window_table, 4, cfg.window))
+    win_rows, comp_rows = pool_indices(idx, inp.positions, caches.window_table, caches.comp_table, 4, cfg.window)
+    assert torch.equal(win_rows, ref.window_indices(inp.positions, caches.window_table, 4, cfg.window))
+    assert torch.equal(comp_rows, ref.kvcache_indices(idx, caches.comp_table, 4))
+    assert kern._window_then_compressed(win_rows, comp_rows).data_ptr() == win_rows.data_ptr()  # read in place
+    got = kern.sparse_attention(inp.q, caches.window, caches.comp, comp_rows, *rest, tuning=SMALL, page_rows=4,
+                                window_indices=win_rows)
     assert torch.equal(got, kern.sparse_attention(inp.q, inp.window_kv, inp.comp_kv, idx, *rest, tuning=SMALL))
+
+
+@pytest.mark.parametrize("table_dtype", [torch.int32, torch.int64])
+def test_pool_indices_match_the_reference_translation(device, table_dtype):
+    """Both lists through shuffled block tables in one launch: -1 entries, windows before position 0, partial
+    last blocks, K not a multiple of the launch's block."""
+    gen = torch.Generator().manual_seed(5)
+    batch, k, window, rows = 3, 300, 16, 8
+    positions = torch.tensor([2, 700, 129])
+    n = positions // 4 + 1
+    idx = torch.stack([torch.randint(0, int(m), (k,), generator=gen) for m in n]).to(torch.int32)
+    idx[:, ::7] = -1
+    win_table = torch.randperm(300, generator=gen)[: batch * 90].view(batch, 90).to(table_dtype)
+    comp_table = torch.randperm(300, generator=gen)[: batch * 30].view(batch, 30).to(table_dtype)
+    args = [t.to(device) for t in (idx, positions, win_table, comp_table)]
+    win_rows, comp_rows = pool_indices(*args, rows, window)
+    assert torch.equal(win_rows.cpu(), ref.window_indices(positions, win_table, rows, window))
+    assert torch.equal(comp_rows.cpu(), ref.kvcache_indices(idx, comp_table, rows))
+    assert (win_rows[0, : window - 3] == -1).all() and (comp_rows[:, ::7] == -1).all()
+    with pytest.raises(UsageError, match="block table"):
+        pool_indices(args[0], args[1], args[2][:2], args[3], rows, window)
 
 
 def test_prefill_reads_vllm_fp8_pages(tiny, device, small_dtype, assert_rel_close):
