@@ -31,7 +31,7 @@ from wholerepo.kernels import reference as ref  # noqa: E402
 from wholerepo.kernels.compress_kv import compress_kv  # noqa: E402
 from wholerepo.kernels.config import AttentionConfig  # noqa: E402
 from wholerepo.kernels.filter_select import BLOCK_KEYS  # noqa: E402
-from wholerepo.kernels.index_topk import index_topk, index_topk_prefill  # noqa: E402
+from wholerepo.kernels.index_topk import index_topk, index_topk_paged, index_topk_prefill  # noqa: E402
 from wholerepo.kernels.inputs import (  # noqa: E402
     DecodeInputs,
     c128a_indices,
@@ -228,6 +228,18 @@ def decode_case(bench: Bench, cfg: AttentionConfig, batch: int, context: int, tu
     pick8 = select["fp8"][0]
     bench.add("c4a decode", "indexer+topk+attn fp8 keys + vLLM pools (+ pool_indices)", shape, "fp8 pools",
               lambda: pooled(pick8()), select["fp8"][1] + nbytes, idx_flops + attn_flops, "parts checked", graph=True)
+    # and the indexer's keys in vLLM's pages too: every cache as vLLM lays it out
+    key_pool, key_table = ref.page_index_keys(fp8_idx.k.view(torch.uint8), fp8_idx.k_scale)
+
+    def pick_paged(pool=key_pool, table=key_table):
+        return index_topk_paged(fp8_idx.q, fp8_idx.w, pool, table, inp.positions, k, cfg.ratio)
+
+    page_bytes = batch * key_table.shape[1] * key_pool.shape[1] + batch * n * 4 * 2
+    bench.add("index_topk", "c4a decode, fp8 keys in vLLM pages", shape, "fp8 pages", pick_paged, page_bytes,
+              idx_flops, topk_ok(pick_paged()[sub].cpu(), scores8.cpu(), k))
+    bench.add("c4a decode", "indexer+topk+attn, every cache in vLLM's layout (+ pool_indices)", shape, "fp8 pools",
+              lambda: pooled(pick_paged()), page_bytes + nbytes, idx_flops + attn_flops, "parts checked", graph=True)
+    del key_pool
     del vllm
     # fp8 indexer keys (vLLM's indexer cache) with bf16 rows (DeepSeek's reference keeps the main KV in bf16)
     pick8, idx8_bytes, _ = select["fp8"]

@@ -55,10 +55,10 @@ SCORES_ONLY, DIGIT0_HIST, CANDIDATES = (tl.constexpr(i) for i in range(3))
 def _index_scores_kernel(
     q_ptr, w_ptr, k_ptr, k_desc, ks_ptr, pos_ptr, scores_ptr, aux_ptr, out_ptr, count_ptr, h8_ptr, h16_ptr,
     N, topk, desc_rows_b, stride_qb, stride_qh, stride_wb, stride_kb, stride_kn, stride_ksb, stride_sb, stride_ab,
-    stride_ob, stride_h8, stride_h16,
+    stride_ob, stride_h8, stride_h16, table_ptr, stride_tb, page_bytes,
     RATIO: tl.constexpr, HI: tl.constexpr, DI: tl.constexpr, BLOCK_N: tl.constexpr, TILES: tl.constexpr,
     OUT: tl.constexpr, CAND: tl.constexpr, FUSED: tl.constexpr, FB: tl.constexpr, FP8: tl.constexpr,
-    DOT_F32: tl.constexpr, PDL: tl.constexpr, TMA: tl.constexpr, RANK: tl.constexpr,
+    DOT_F32: tl.constexpr, PDL: tl.constexpr, TMA: tl.constexpr, RANK: tl.constexpr, PAGED: tl.constexpr,
 ):
     """FP8: q and keys are e4m3 bytes (vLLM's indexer cache: 128 fp8 + one fp32 scale per key, research
     §4.1), the dot runs in fp8 on the tensor cores, and the key's scale multiplies the head sum (ReLU
@@ -66,7 +66,9 @@ def _index_scores_kernel(
     FUSED (with CANDIDATES): the row's last program also finishes the select (filter_select.finish_if_last).
     PDL: let the next launch (the finish, or the attention) start its prologue while this one runs.
     TMA: keys come through a tensor descriptor (bulk copies into shared memory, pipelined num_stages deep);
-    the pointer loads are not pipelined by Triton here (no cp.async in the SASS: one tile in flight per CTA)."""
+    the pointer loads are not pipelined by Triton here (no cp.async in the SASS: one tile in flight per CTA).
+    PAGED (fp8): the keys are vLLM's indexer pages, one tile a page (BLOCK_N keys' e4m3 bytes, then their fp32
+    scales, page_bytes apart in a pool the batch shares), tile j of row b in page table[b, j]."""
     if PDL:
         gdc_launch_dependents()
     b = tl.program_id(0).to(tl.int64)
@@ -85,7 +87,15 @@ def _index_scores_kernel(
     for t in range(0, n_tiles):
         offs_n = start + t * BLOCK_N + tl.arange(0, BLOCK_N)
         valid = offs_n < n_vis
-        if TMA:  # keys as rows of a [B·N, DI] (or shared [N, DI]) descriptor: rows past n_vis are masked below
+        if PAGED:
+            page = tl.load(table_ptr + b * stride_tb + start // BLOCK_N + t).to(tl.int64)
+            if TMA:  # the pool as [pages, BLOCK_N, DI]: one bulk copy a tile
+                k = tl.reshape(k_desc.load([page.to(tl.int32), 0, 0]), [BLOCK_N, DI])
+            else:
+                slot = offs_n % BLOCK_N
+                k = tl.load(k_ptr + page * page_bytes + slot[:, None] * DI + offs_d[None, :], mask=valid[:, None],
+                            other=0).to(tl.float8e4nv, bitcast=True)
+        elif TMA:  # keys as rows of a [B·N, DI] (or shared [N, DI]) descriptor: rows past n_vis are masked below
             k = k_desc.load([(b * desc_rows_b + start + t * BLOCK_N).to(tl.int32), 0])
         else:
             k = tl.load(k_ptr + b * stride_kb + offs_n[:, None] * stride_kn + offs_d[None, :], mask=valid[:, None],
@@ -98,7 +108,10 @@ def _index_scores_kernel(
         # (as [HI, BLOCK_N] it crossed the 4 warps through shared memory with a barrier every tile)
         logits = tl.dot(k, tl.trans(q))  # [BLOCK_N, HI] fp32
         s = tl.sum(tl.maximum(logits, 0.0) * w[None, :], axis=1)
-        if FP8:
+        if PAGED:  # the page's scales follow its BLOCK_N data rows (ks_ptr: the pool as fp32)
+            s = s * tl.load(ks_ptr + page * (page_bytes // 4) + BLOCK_N * DI // 4 + offs_n % BLOCK_N, mask=valid,
+                            other=0.0)
+        elif FP8:
             s = s * tl.load(ks_ptr + b * stride_ksb + offs_n, mask=valid, other=0.0)
         tl.store(scores_ptr + b * stride_sb + offs_n, tl.where(valid, s, float("-inf")), mask=offs_n < N)
     if OUT != SCORES_ONLY:
@@ -163,10 +176,14 @@ def _key_descriptor(keys: torch.Tensor, key_stride_b: int) -> tuple[TensorDescri
 
 
 def launch_scores(q, weights, keys, key_stride_b, positions, ratio, scores, aux, mode, cand=1, key_scales=None,
-                  scales_stride_b=0, out=None, topk=0):
+                  scales_stride_b=0, out=None, topk=0, block_table=None):
     """One scores launch into preallocated buffers; `mode` is SCORES_ONLY, DIGIT0_HIST (aux: the zeroed radix
     state) or CANDIDATES (aux: [rows, blocks·cand + RANK_MAX] int64; with `out`, the select is finished in the
-    same launch). The bench times it alone."""
+    same launch). block_table: keys is a pool of vLLM's indexer pages [pages, page_bytes] (uint8). The bench
+    times it alone."""
+    if block_table is not None:
+        return _launch_paged_scores(q, weights, keys, block_table, positions, ratio, scores, aux, mode, cand, out,
+                                    topk)
     rows, n = q.shape[0], keys.shape[-2]
     fp8 = keys.dtype in FP8_KEYS
     ks = key_scales if fp8 else scores  # any pointer: the kernel reads scales only for fp8 keys
@@ -180,20 +197,47 @@ def launch_scores(q, weights, keys, key_stride_b, positions, ratio, scores, aux,
     _index_scores_kernel[(rows, blocks)](
         _bytes(q), weights, _bytes(keys), keys if desc is None else desc, ks, positions, scores, aux, dst, counts,
         h8, h16, n, topk, rows_b, q.stride(0), q.stride(1), weights.stride(0), key_stride_b, keys.stride(-2),
-        scales_stride_b, scores.stride(0), aux.stride(0), dst.stride(0), h8.stride(0), h16.stride(0), RATIO=ratio,
-        HI=q.shape[1], DI=q.shape[2], BLOCK_N=SCORE_TILE, TILES=SCORE_TILES, OUT=mode.value, CAND=cand, FUSED=fused,
-        FB=pool_chunk(blocks * cand, POOL_CHUNK_FUSED), FP8=fp8, DOT_F32=interpreted(q), PDL=use_pdl(q),
-        TMA=desc is not None, RANK=RANK_MAX, **SCORES_LAUNCH,
+        scales_stride_b, scores.stride(0), aux.stride(0), dst.stride(0), h8.stride(0), h16.stride(0), positions, 0, 0,
+        RATIO=ratio, HI=q.shape[1], DI=q.shape[2], BLOCK_N=SCORE_TILE, TILES=SCORE_TILES, OUT=mode.value, CAND=cand,
+        FUSED=fused, FB=pool_chunk(blocks * cand, POOL_CHUNK_FUSED), FP8=fp8, DOT_F32=interpreted(q), PDL=use_pdl(q),
+        TMA=desc is not None, RANK=RANK_MAX, PAGED=False, **SCORES_LAUNCH,
+    )
+    return state
+
+
+def _launch_paged_scores(q, weights, pool, table, positions, ratio, scores, aux, mode, cand, out, topk):
+    """launch_scores over vLLM's indexer pages: one SCORE_TILE-key page a tile, through a [pages, SCORE_TILE, DI]
+    descriptor on the GPU (page strides are 16-byte multiples: 8,640 bytes in vLLM)."""
+    rows, n, di = q.shape[0], table.shape[1] * SCORE_TILE, q.shape[2]
+    fused = out is not None
+    state = FilterState.get(q.device, rows) if mode == CANDIDATES else None
+    counts, h8, h16 = (state.counts, state.h8, state.h16) if state else (scores, scores, scores)
+    dst = out if fused else scores
+    blocks = max(triton.cdiv(n, SCORE_TILE * SCORE_TILES), 1)
+    page_bytes = pool.stride(0)
+    desc = None
+    if not interpreted(q) and TMA_KEYS and page_bytes % 16 == 0 and pool.data_ptr() % 16 == 0:
+        desc = TensorDescriptor(pool.view(torch.float8_e4m3fn), [pool.shape[0], SCORE_TILE, di], [page_bytes, di, 1],
+                                [1, SCORE_TILE, di])
+    _index_scores_kernel[(rows, blocks)](
+        _bytes(q), weights, pool, pool if desc is None else desc, pool.view(torch.float32), positions, scores, aux,
+        dst, counts, h8, h16, n, topk, 0, q.stride(0), q.stride(1), weights.stride(0), 0, 0, 0, scores.stride(0),
+        aux.stride(0), dst.stride(0), h8.stride(0), h16.stride(0), table, table.stride(0), page_bytes,
+        RATIO=ratio, HI=q.shape[1], DI=di, BLOCK_N=SCORE_TILE, TILES=SCORE_TILES, OUT=mode.value, CAND=cand,
+        FUSED=fused, FB=pool_chunk(blocks * cand, POOL_CHUNK_FUSED), FP8=True, DOT_F32=interpreted(q),
+        PDL=use_pdl(q), TMA=desc is not None, RANK=RANK_MAX, PAGED=True, **SCORES_LAUNCH,
     )
     return state
 
 
 def _scores_and_topk(q, weights, keys, key_stride_b, positions, topk, ratio, out, want_topk=True, *,
-                     key_scales=None, scales_stride_b=0, select="filter", cand=None, fused=FUSED_FINISH, **radix):
+                     key_scales=None, scales_stride_b=0, select="filter", cand=None, fused=FUSED_FINISH,
+                     block_table=None, **radix):
     """select: "filter" (filter_select.py, the default) or "radix" (radix_select.py; `radix` passes its path
     options compact, cap, rank, programs, scatter_max through). cand: T per block for "filter"; fused: finish
     it inside the scores launch instead of a second launch."""
-    rows, n = q.shape[0], keys.shape[-2]
+    rows = q.shape[0]
+    n = keys.shape[-2] if block_table is None else block_table.shape[1] * SCORE_TILE
     # the kernel skips tiles past each query's visible count; only the plain-scores call needs them as -inf
     alloc = torch.empty if want_topk else torch.full
     fill = () if want_topk else (float("-inf"),)
@@ -211,7 +255,7 @@ def _scores_and_topk(q, weights, keys, key_stride_b, positions, topk, ratio, out
         raise UsageError(f"unknown select {select!r}: use 'filter' or 'radix'")
     fuse = want_topk and select == "filter" and fused
     state = launch_scores(q, weights, keys, key_stride_b, positions, ratio, scores, aux, mode, cand, key_scales,
-                          scales_stride_b, out if fuse else None, topk)
+                          scales_stride_b, out if fuse else None, topk, block_table)
     if not want_topk or fuse:
         return out if fuse else scores
     if select == "filter":
@@ -246,6 +290,32 @@ def index_topk(
     out = torch.empty(q.shape[0], topk, device=q.device, dtype=torch.int32)
     return _scores_and_topk(q, weights, keys, keys.stride(0), positions, topk, ratio, out, key_scales=key_scales,
                             scales_stride_b=_scale_stride(key_scales))
+
+
+def index_topk_paged(
+    q: torch.Tensor, weights: torch.Tensor, key_pages: torch.Tensor, block_table: torch.Tensor,
+    positions: torch.Tensor, topk: int, ratio: int,
+) -> torch.Tensor:
+    """Decode over vLLM's indexer cache as it lays it out (research §4.4): key_pages [pages, page_bytes] uint8, a
+    pool the batch shares, each page SCORE_TILE (64) keys' e4m3 bytes then their fp32 scales
+    (reference.page_index_keys); block_table [B, blocks] names row b's pages in entry order. q fp8 as in
+    `index_topk`. Returns [B, topk] int32 entry indices (pool_indices maps them into the attention's pool)."""
+    check_dtype("q", q, FP8_KEYS)
+    check_dtype("key_pages", key_pages, (torch.uint8,))
+    check_dtype("block_table", block_table, (torch.int32, torch.int64))
+    check_dtype("positions", positions, (torch.int32, torch.int64))
+    di = q.shape[2]
+    need = SCORE_TILE * (di + 4)
+    if key_pages.dim() != 2 or key_pages.shape[1] < need or key_pages.stride(0) % 4 or key_pages.stride(1) != 1:
+        raise UsageError(f"key_pages must be [pages, >= {need}] uint8 pages a multiple of 4 bytes apart "
+                         f"({SCORE_TILE} keys of {di} e4m3 bytes, then their fp32 scales): "
+                         "build them with reference.page_index_keys")
+    if block_table.dim() != 2 or block_table.shape[0] != q.shape[0] or block_table.stride(1) != 1:
+        raise UsageError(f"block_table must be [{q.shape[0]}, blocks] with contiguous rows")
+    check_last_contiguous("q", q)
+    check_last_contiguous("weights", weights)
+    out = torch.empty(q.shape[0], topk, device=q.device, dtype=torch.int32)
+    return _scores_and_topk(q, weights, key_pages, 0, positions, topk, ratio, out, block_table=block_table)
 
 
 def index_topk_prefill(

@@ -177,6 +177,38 @@ def quantize_index_fp8(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return q8.view(torch.uint8), scale
 
 
+VLLM_PAGE_ALIGN = 576  # vLLM rounds every page of V4's caches up to a multiple of 576 bytes (research §4.4)
+
+
+def page_index_keys(data: torch.Tensor, scales: torch.Tensor, page_rows: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indexer keys [B, N, DI] e4m3 bytes + fp32 scales [B, N] -> vLLM's indexer pages: (pool [B·P, page_bytes]
+    uint8, block table [B, P] int64, sequence b's pages in order). A page holds page_rows keys' bytes, then their
+    scales, padded to a multiple of 576 (8,640 bytes for V4's 64 x 132). Keys past N are zero."""
+    batch, n, di = data.shape
+    pages = -(-n // page_rows)
+    raw = page_rows * (di + 4)
+    out = torch.zeros(batch, pages, -(-raw // VLLM_PAGE_ALIGN) * VLLM_PAGE_ALIGN, dtype=torch.uint8, device=data.device)
+    keys = torch.zeros(batch, pages * page_rows, di, dtype=torch.uint8, device=data.device)
+    keys[:, :n] = data.view(torch.uint8)
+    sc = torch.zeros(batch, pages * page_rows, dtype=torch.float32, device=data.device)
+    sc[:, :n] = scales
+    out[..., : page_rows * di] = keys.view(batch, pages, page_rows * di)
+    out[..., page_rows * di : raw] = sc.view(batch, pages, page_rows).contiguous().view(torch.uint8).view(
+        batch, pages, page_rows * 4)
+    table = torch.arange(batch * pages, device=data.device).view(batch, pages)
+    return out.view(batch * pages, -1), table
+
+
+def unpage_index_keys(pool: torch.Tensor, table: torch.Tensor, di: int,
+                      page_rows: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inverse of page_index_keys through any block table: (e4m3 bytes [B, P·page_rows, DI], scales [B, P·page_rows])."""
+    pages = pool[table.long()]  # [B, P, page_bytes]
+    batch, n_pages = table.shape
+    data = pages[..., : page_rows * di].reshape(batch, n_pages * page_rows, di)
+    scales = pages[..., page_rows * di : page_rows * (di + 4)].contiguous().view(torch.float32)
+    return data, scales.reshape(batch, n_pages * page_rows)
+
+
 def dequantize_index_fp8(data: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """Inverse of quantize_index_fp8, in fp32."""
     return data.contiguous().view(torch.float8_e4m3fn).float() * scale[..., None].float()

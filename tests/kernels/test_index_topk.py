@@ -159,6 +159,38 @@ def test_fp8_keys_match_the_dequantized_reference(tiny, device, assert_topk, ass
     assert_topk(got, want, cfg.index_topk)
 
 
+def _shuffled_index_pages(fp8, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """fp8 indexer keys as vLLM's pages in one pool, pages shuffled among 2 stray ones (noise) under a table."""
+    pool, table = ref.page_index_keys(fp8.k.view(torch.uint8), fp8.k_scale)
+    gen = torch.Generator().manual_seed(seed)
+    order = torch.randperm(pool.shape[0] + 2, generator=gen).to(pool.device)
+    shuffled = torch.randint(0, 256, (pool.shape[0] + 2, pool.shape[1]), generator=gen, dtype=torch.uint8)
+    shuffled = shuffled.to(pool.device)
+    shuffled[order[: pool.shape[0]]] = pool
+    return shuffled, order[table]
+
+
+def test_fp8_keys_in_vllm_pages_pick_what_the_rows_pick(tiny, device, assert_topk):
+    """vLLM's indexer cache as laid out (64 keys' e4m3 bytes then their fp32 scales a page, 576-byte multiples, a
+    pool under a block table): the row layout's picks, and the reference's."""
+    cfg = tiny()
+    inp = make_decode_inputs(cfg, 3, 9000 + 44, device=device, dtype=torch.float32, seed=9, ragged=True)
+    fp8 = indexer_fp8(inp)
+    pool, table = _shuffled_index_pages(fp8, 1)
+    assert pool.shape[1] == 2304 and ref.page_index_keys(fp8.k.view(torch.uint8), fp8.k_scale)[0].shape[1] == 2304
+    data, scales = ref.unpage_index_keys(pool, table, cfg.index_dim)
+    n = fp8.k.shape[1]
+    assert torch.equal(data[:, :n], fp8.k.view(torch.uint8)) and torch.equal(scales[:, :n], fp8.k_scale)
+    got = kern.index_topk_paged(fp8.q, fp8.w, pool, table, inp.positions, cfg.index_topk, cfg.ratio)
+    rows = kern.index_topk(fp8.q, fp8.w, fp8.k, inp.positions, cfg.index_topk, cfg.ratio, key_scales=fp8.k_scale)
+    assert torch.equal(got.sort(dim=1).values, rows.sort(dim=1).values)
+    want = ref.index_scores(fp8.q.float(), fp8.w, ref.dequantize_index_fp8(fp8.k.view(torch.uint8), fp8.k_scale),
+                            inp.positions, cfg.ratio)
+    assert_topk(got, want, cfg.index_topk)
+    with pytest.raises(UsageError, match="page_index_keys"):
+        kern.index_topk_paged(fp8.q, fp8.w, pool[:, :2000], table, inp.positions, cfg.index_topk, cfg.ratio)
+
+
 def test_fp8_keys_without_scales_are_refused(tiny, device):
     cfg = tiny()
     fp8 = indexer_fp8(make_decode_inputs(cfg, 1, 400, device=device, dtype=torch.float32, seed=1))
@@ -210,6 +242,23 @@ def test_decode_topk_fp8_keys_real_shapes(name, batch, context, assert_topk):
     scores = ref.index_scores(fp8.q.float(), fp8.w, keys, inp.positions, cfg.ratio)
     got = kern.index_topk(fp8.q, fp8.w, fp8.k, inp.positions, cfg.index_topk, cfg.ratio, key_scales=fp8.k_scale)
     assert_topk(got, scores, cfg.index_topk)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["flash", "pro"])
+@pytest.mark.parametrize(("batch", "context"), [(1, 1 << 20), (4, 131072 + 77), (2, 8192)])
+def test_decode_topk_vllm_index_pages_real_shapes(name, batch, context, assert_topk):
+    cfg = AttentionConfig.from_name(name)
+    inp = make_decode_inputs(cfg, batch, context, device="cuda", seed=batch + 2, ragged=True)
+    fp8 = indexer_fp8(inp)
+    pool, table = _shuffled_index_pages(fp8, batch)
+    assert pool.shape[1] == 8640  # vLLM's c4a indexer page (research §4.4)
+    keys = ref.dequantize_index_fp8(fp8.k.view(torch.uint8), fp8.k_scale)
+    scores = ref.index_scores(fp8.q.float(), fp8.w, keys, inp.positions, cfg.ratio)
+    got = kern.index_topk_paged(fp8.q, fp8.w, pool, table, inp.positions, cfg.index_topk, cfg.ratio)
+    assert_topk(got, scores, cfg.index_topk)
+    rows = kern.index_topk(fp8.q, fp8.w, fp8.k, inp.positions, cfg.index_topk, cfg.ratio, key_scales=fp8.k_scale)
+    assert torch.equal(got.sort(dim=1).values, rows.sort(dim=1).values)
 
 
 def test_prefill_fp8_keys_share_one_scale_row(tiny, device, assert_topk):
