@@ -84,11 +84,14 @@ def _index_scores_kernel(
     if DOT_F32:
         q = q.to(tl.float32)
     n_tiles = tl.minimum(TILES, tl.cdiv(tl.maximum(n_vis - start, 0), BLOCK_N))
+    if PAGED:  # this program's page ids in one load, ahead of the loop: no table load between two tile copies
+        tile_ids = tl.arange(0, TILES)
+        pages = tl.load(table_ptr + b * stride_tb + start // BLOCK_N + tile_ids, mask=tile_ids < n_tiles, other=0)
     for t in range(0, n_tiles):
         offs_n = start + t * BLOCK_N + tl.arange(0, BLOCK_N)
         valid = offs_n < n_vis
         if PAGED:
-            page = tl.load(table_ptr + b * stride_tb + start // BLOCK_N + t).to(tl.int64)
+            page = tl.sum(tl.where(tile_ids == t, pages, 0)).to(tl.int64)
             if TMA:  # the pool as [pages, BLOCK_N, DI]: one bulk copy a tile
                 k = tl.reshape(k_desc.load([page.to(tl.int32), 0, 0]), [BLOCK_N, DI])
             else:
