@@ -4,8 +4,9 @@ One program takes BLOCK_H heads of one query and a split of its entries: every 5
 once for all BLOCK_H heads (MQA: K = V = the entry), QK and PV on the tensor cores, online softmax in
 base 2. The combine launch (split_combine.py) merges the splits, adds exp(sink) to the denominator only
 (once, after all splits: research §2.5) and applies the inverse RoPE at the query position.
-Caches are bf16 rows [.., D] or fp8 rows [.., 584] uint8 (448 e4m3 + 64 bf16 + 7 ue8m0 scales, §4.1),
-dequantized to bf16 in registers. Prefill is the same kernel: every query is a row whose window reads the
+Caches are bf16 rows [.., D], fp8 rows [.., 584] uint8 (448 e4m3 + 64 bf16 + 7 ue8m0 scales, §4.1), or vLLM's
+pages of fp8 rows (`page_rows`: data parts, then scale parts, per page; §4.4), dequantized to bf16 in registers;
+per sequence, or pools the batch shares (a 2-D compressed cache; the window through `window_indices`). Prefill is the same kernel: every query is a row whose window reads the
 sequence's kv by position, and the compressed cache is shared (batch stride 0). On Hopper, tunings with
 ring > 0 run sparse_attention_hopper.py's Gluon kernel instead (bf16 rows; fp8 rows in its warp-specialized
 form), with the same partials and the same combine.
