@@ -4,7 +4,9 @@ One program builds one entry j: a per-channel softmax over its c·m slots (c4a: 
 4j-4..4j-1 and B half of 4j..4j+3, 8 slots; c128a: 128 slots), online in chunks of SLOT_BLOCK so c128a's
 128x512 fp32 slots never sit in registers at once; then RMSNorm over D and GPT-J RoPE at anchor j·m on
 the last rope dims. Channels are handled as even/odd halves so each RoPE pair stays in one lane.
-Output: bf16 rows [N, D], or fp8 rows [N, 584] uint8 (448 e4m3 + 64 bf16 + 7 ue8m0 scales + pad).
+Output: bf16 rows [N, D], or fp8 rows [N, 584] uint8 (448 e4m3 + 64 bf16 + 7 ue8m0 scales + pad); or, with a
+slot mapping, each entry written to its row of a cache the caller owns: bf16 rows, fp8 rows, or vLLM's pages of
+fp8 rows (`page_rows`), as vLLM's insert does.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import triton.language as tl
 from wholerepo.errors import UsageError
 from wholerepo.kernels._launch import check_last_contiguous, check_power_of_two, check_shape
 from wholerepo.kernels.config import AttentionConfig
+from wholerepo.kernels.fp8_layout import fp8_row_addresses
 
 
 @triton.jit
@@ -42,12 +45,18 @@ def _pool_update(kv_ptr, score_ptr, ape_ptr, tok, valid, col, stride_kt, stride_
 
 @triton.jit
 def _compress_kv_kernel(
-    kv_ptr, score_ptr, ape_ptr, norm_ptr, freq_ptr, out_ptr, out16_ptr, eps,
+    kv_ptr, score_ptr, ape_ptr, norm_ptr, freq_ptr, out_ptr, out16_ptr, slot_ptr, eps,
     stride_kt, stride_st, stride_at, stride_o,
     M: tl.constexpr, C: tl.constexpr, D: tl.constexpr, NOPE: tl.constexpr, ROPE: tl.constexpr,
     SB: tl.constexpr, NS: tl.constexpr, RB: tl.constexpr, SLOT_BLOCK: tl.constexpr, FP8: tl.constexpr,
+    SLOTS: tl.constexpr, PAGE_ROWS: tl.constexpr,
 ):
+    """SLOTS: entry j goes to row slot[j] of the output (-1: not written); PAGE_ROWS > 1: the fp8 output is vLLM's
+    pages of that many rows, a stride_o apart."""
     j = tl.program_id(0)
+    dest = tl.load(slot_ptr + j).to(tl.int64) if SLOTS else j.to(tl.int64)
+    if dest < 0:
+        return
     half = tl.arange(0, D // 2)
     m_e = tl.full([D // 2], float("-inf"), tl.float32)
     m_o = tl.full([D // 2], float("-inf"), tl.float32)
@@ -79,8 +88,9 @@ def _compress_kv_kernel(
     angle = (j * M).to(tl.float32) * tl.load(freq_ptr + (half - NOPE // 2), mask=is_rope, other=0.0)
     cos, sin = tl.cos(angle), tl.sin(angle)
     ev, od = ev * cos - od * sin, ev * sin + od * cos
-    row = out_ptr + j.to(tl.int64) * stride_o
     if FP8:
+        data, scales = fp8_row_addresses(dest, stride_o, PAGE_ROWS, NOPE + 2 * ROPE, RB - NOPE - 2 * ROPE)
+        row = out_ptr + data
         blk = (2 * half) // SB  # scale block of each pair
         blocks = tl.arange(0, 16)
         in_blk = (blk[None, :] == blocks[:, None]) & (~is_rope)[None, :]
@@ -93,12 +103,13 @@ def _compress_kv_kernel(
         nope = ~is_rope
         tl.store(row + 2 * half, q_e, mask=nope)
         tl.store(row + 2 * half + 1, q_o, mask=nope)
-        row16 = out16_ptr + j.to(tl.int64) * (stride_o // 2) + NOPE // 2 - NOPE
+        row16 = out16_ptr + data // 2 + NOPE // 2 - NOPE
         tl.store(row16 + 2 * half, ev.to(tl.bfloat16), mask=is_rope)
         tl.store(row16 + 2 * half + 1, od.to(tl.bfloat16), mask=is_rope)
-        tail = NOPE + 2 * ROPE + blocks
-        tl.store(row + tail, tl.where(blocks < NS, expo + 127, 0).to(tl.uint8), mask=tail < RB)
+        tl.store(out_ptr + scales + blocks, tl.where(blocks < NS, expo + 127, 0).to(tl.uint8),
+                 mask=blocks < RB - NOPE - 2 * ROPE)
     else:
+        row = out_ptr + dest * stride_o
         tl.store(row + 2 * half, ev.to(out_ptr.dtype.element_ty))
         tl.store(row + 2 * half + 1, od.to(out_ptr.dtype.element_ty))
 
@@ -106,8 +117,12 @@ def _compress_kv_kernel(
 def compress_kv(
     kv: torch.Tensor, score: torch.Tensor, ape: torch.Tensor, norm_weight: torch.Tensor,
     inv_freq: torch.Tensor, cfg: AttentionConfig, *, fp8: bool = False, out: torch.Tensor | None = None,
+    slot_mapping: torch.Tensor | None = None, page_rows: int = 1,
 ) -> torch.Tensor:
-    """[T//m] entries from kv/score [T, c·D]: bf16 [N, D] rows, or fp8 cache rows [N, 584] uint8."""
+    """[T//m] entries from kv/score [T, c·D]: bf16 [N, D] rows, or fp8 cache rows [N, 584] uint8.
+    slot_mapping [N] (int32/int64, -1 = skip): entry j goes to row slot_mapping[j] of `out`, a cache the caller
+    keeps (bf16 [rows, D], fp8 rows [rows, 584], or with page_rows > 1 vLLM's fp8 pages [pages, page_bytes];
+    row r of a page cache is slot r % page_rows of page r // page_rows); other rows are left as they are."""
     m, c, d = cfg.ratio, cfg.overlap, cfg.head_dim
     tokens = kv.shape[0]
     for name, t in (("kv", kv), ("score", score)):
@@ -121,18 +136,47 @@ def compress_kv(
         raise UsageError(f"{cfg.n_scales} scale blocks per row; the fp8 writer handles at most 16")
     n = tokens // m
     shape, dtype = ((n, cfg.fp8_row_bytes), torch.uint8) if fp8 else ((n, d), torch.bfloat16)
-    if out is None:
+    if slot_mapping is not None:
+        _check_slot_cache(out, slot_mapping, n, dtype, cfg, page_rows)
+    elif page_rows != 1:
+        raise UsageError("page_rows needs a slot_mapping: pages are a cache the caller owns")
+    elif out is None:
         out = torch.empty(shape, device=kv.device, dtype=dtype)
     elif tuple(out.shape) != shape or out.dtype != dtype or not out.is_contiguous():
         raise UsageError(f"out must be a contiguous {dtype} tensor of shape {shape}")
+    assert out is not None
     out16 = out.view(torch.bfloat16) if fp8 else out
     if n == 0:
         return out
     slot_block = min(c * m, 16)  # c128a: 8 chunks of 16 slots x 512 channels fp32 in flight
     _compress_kv_kernel[(n,)](
-        kv, score, ape, norm_weight, inv_freq, out, out16, cfg.rms_eps,
+        kv, score, ape, norm_weight, inv_freq, out, out16, out if slot_mapping is None else slot_mapping, cfg.rms_eps,
         kv.stride(0), score.stride(0), ape.stride(0), out.stride(0),
         M=m, C=c, D=d, NOPE=cfg.nope_dim, ROPE=cfg.rope_dim, SB=cfg.scale_block, NS=cfg.n_scales,
-        RB=cfg.fp8_row_bytes, SLOT_BLOCK=slot_block, FP8=fp8, num_warps=4,
+        RB=cfg.fp8_row_bytes, SLOT_BLOCK=slot_block, FP8=fp8, SLOTS=slot_mapping is not None, PAGE_ROWS=page_rows,
+        num_warps=4,
     )
     return out
+
+
+def _check_slot_cache(out: torch.Tensor | None, slots: torch.Tensor, n: int, dtype: torch.dtype,
+                      cfg: AttentionConfig, page_rows: int) -> None:
+    """The cache a slot mapping writes into: the caller's, of the right kind, every slot inside it."""
+    if out is None:
+        raise UsageError("slot_mapping writes into a cache you pass as out=: allocate it first")
+    if tuple(slots.shape) != (n,) or slots.dtype not in (torch.int32, torch.int64):
+        raise UsageError(f"slot_mapping must be [{n}] int32/int64 (one cache row per entry, -1 to skip)")
+    check_power_of_two("page_rows", page_rows)
+    if dtype == torch.bfloat16 or page_rows == 1:
+        width = cfg.fp8_row_bytes if dtype == torch.uint8 else cfg.head_dim
+        ok = out.dim() == 2 and out.shape[1] == width and out.dtype == dtype and out.stride(1) == 1
+        rows = out.shape[0] if out.dim() == 2 else 0
+    else:
+        ok = (out.dim() == 2 and out.dtype == torch.uint8 and out.shape[1] >= page_rows * cfg.fp8_row_bytes
+              and out.stride(1) == 1)
+        rows = out.shape[0] * page_rows if out.dim() == 2 else 0
+    if not ok:
+        raise UsageError(f"out must be the cache the slots index: {dtype} rows, or fp8 pages of {page_rows} rows "
+                         "(reference.page_kv_rows)")
+    if n and int(slots.max()) >= rows:
+        raise UsageError(f"slot_mapping names row {int(slots.max())} of a cache with {rows} rows")

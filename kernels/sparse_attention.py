@@ -32,6 +32,7 @@ from wholerepo.kernels._launch import (
     use_pdl,
 )
 from wholerepo.kernels.config import AttentionConfig
+from wholerepo.kernels.fp8_layout import fp8_row_addresses
 from wholerepo.kernels.split_combine import combine_splits
 
 LOG2E = 1.4426950408889634
@@ -96,18 +97,6 @@ def default_tuning(fp8: bool, rows: int, heads: int) -> AttnTuning:
 
 
 ACC_BYTES = 1 << 30  # prefill: launch rows in chunks so the fp32 split partials stay under 1 GiB
-
-
-@triton.jit
-def fp8_row_addresses(rows, stride_r, PAGE_ROWS: tl.constexpr, DATA: tl.constexpr, SCALE_W: tl.constexpr):
-    """(data, scales) byte offsets of fp8 rows: one row a stride_r apart (PAGE_ROWS = 1, scales after the data), or
-    vLLM pages of PAGE_ROWS rows a stride_r apart, each page DATA-byte data parts then SCALE_W-byte scale parts."""
-    if PAGE_ROWS == 1:
-        data = rows * stride_r
-        return data, data + DATA
-    page = (rows // PAGE_ROWS) * stride_r
-    slot = rows % PAGE_ROWS
-    return page + slot * DATA, page + PAGE_ROWS * DATA + slot * SCALE_W
 
 
 @triton.jit

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from wholerepo.errors import UsageError
 from wholerepo.kernels import compress_kv as kern
 from wholerepo.kernels import reference as ref
 from wholerepo.kernels.config import AttentionConfig
@@ -48,6 +49,52 @@ def test_fp8_rows_match_the_reference_layout_byte_for_byte_where_values_agree(ti
     assert torch.equal(got[:, tail], want[:, tail])
 
 
+def _slot_cache_case(cfg, layout, page_rows, device, n, seed):
+    """(a poisoned cache for `layout`, a shuffled slot mapping over its rows with every 5th entry skipped, the
+    cache's rows as fp8/bf16 rows for checking)."""
+    gen = torch.Generator().manual_seed(seed)
+    rows = n + 7 + (-(n + 7)) % page_rows
+    slots = torch.randperm(rows, generator=gen)[:n]
+    slots[::5] = -1
+    if layout == "fp8 pages":
+        cache = torch.full((rows // page_rows, cfg.fp8_page_bytes(page_rows)), 0x7F, dtype=torch.uint8)
+        return cache.to(device), slots.to(device), lambda c: ref.unpage_kv_rows(c, cfg, page_rows)
+    width, dtype = (cfg.fp8_row_bytes, torch.uint8) if layout == "fp8" else (cfg.head_dim, torch.bfloat16)
+    return torch.full((rows, width), 0x7F, dtype=dtype).to(device), slots.to(device), lambda c: c
+
+
+@pytest.mark.parametrize(("layout", "page_rows"), [("bf16", 1), ("fp8", 1), ("fp8 pages", 4), ("fp8 pages", 64)])
+@pytest.mark.parametrize("ratio", [4, 128])
+def test_compress_writes_each_entry_to_its_slot_as_vllms_insert_does(tiny, device, layout, page_rows, ratio):
+    """A slot mapping into a cache the caller owns (bf16 rows, fp8 rows, vLLM's pages): each entry's bytes land in
+    its row, the same bytes as the plain write; skipped entries (-1) and rows no entry names keep their poison."""
+    cfg = tiny(ratio)
+    tokens = 61 * ratio // 4 if ratio == 4 else 300
+    args = _inputs(cfg, tokens, device)
+    fp8 = layout != "bf16"
+    plain = kern.compress_kv(*args, cfg, fp8=fp8)
+    cache, slots, as_rows = _slot_cache_case(cfg, layout, page_rows, device, plain.shape[0], ratio)
+    poison = as_rows(cache.clone())
+    got = kern.compress_kv(*args, cfg, fp8=fp8, out=cache, slot_mapping=slots, page_rows=page_rows)
+    assert got.data_ptr() == cache.data_ptr()
+    rows = as_rows(got)
+    kept = slots >= 0
+    assert torch.equal(rows[slots[kept]].view(torch.uint8), plain[kept].view(torch.uint8))
+    untouched = torch.ones(rows.shape[0], dtype=torch.bool, device=device)
+    untouched[slots[kept]] = False
+    assert torch.equal(rows[untouched].view(torch.uint8), poison[untouched].view(torch.uint8))
+
+
+def test_a_slot_mapping_outside_the_cache_is_refused(tiny, device):
+    cfg = tiny()
+    args = _inputs(cfg, 64, device)
+    cache = torch.zeros(2, cfg.fp8_page_bytes(4), dtype=torch.uint8, device=device)  # 8 rows
+    with pytest.raises(UsageError, match="names row 15 of a cache with 8 rows"):
+        kern.compress_kv(*args, cfg, fp8=True, out=cache, page_rows=4, slot_mapping=torch.arange(16, device=device))
+    with pytest.raises(UsageError, match="allocate it first"):
+        kern.compress_kv(*args, cfg, fp8=True, slot_mapping=torch.arange(16, device=device))
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("layout", ["bf16", "fp8"])
 @pytest.mark.parametrize("ratio", [4, 128])
@@ -56,3 +103,16 @@ def test_compress_real_shapes(layout, ratio, assert_rel_close):
     args = _inputs(cfg, 8192 + 200, "cuda")
     got = kern.compress_kv(*args, cfg, fp8=layout == "fp8")
     assert_rel_close(ref.as_fp32_rows(got, cfg), ref.compress_kv(*args, cfg), TOL[layout] / 2)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(("ratio", "page_rows"), [(4, 64), (128, 2)])
+def test_compress_into_vllm_pages_real_shapes(ratio, page_rows):
+    """vLLM's page sizes for V4 (64 c4a entries in 37,440 bytes, 2 c128a entries in 1,728): the plain write's bytes."""
+    cfg = AttentionConfig.from_name("pro", ratio=ratio)
+    args = _inputs(cfg, 65536 + 300, "cuda")
+    plain = kern.compress_kv(*args, cfg, fp8=True)
+    cache, slots, as_rows = _slot_cache_case(cfg, "fp8 pages", page_rows, "cuda", plain.shape[0], 3)
+    rows = as_rows(kern.compress_kv(*args, cfg, fp8=True, out=cache, slot_mapping=slots, page_rows=page_rows))
+    kept = slots >= 0
+    assert torch.equal(rows[slots[kept]], plain[kept])
