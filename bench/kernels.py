@@ -308,6 +308,17 @@ def compressor_case(bench: Bench, cfg: AttentionConfig, tokens: int) -> None:
             nbytes = 2 * tokens * cd * 4 + (tokens // ratio) * row
             bench.add("compress_kv", f"c{ratio}a -> {label} rows", f"T={_tok(tokens)}", "fp32 in",
                       lambda f=fp8, a=args, cc=c: compress_kv(*a, cc, fp8=f), nbytes, 0.0, f"err {err:.1e}")
+        # vLLM's insert: each entry to its slot of a page pool (here slots in order; 64 c4a / 2 c128a rows a page)
+        page_rows = min(VLLM_PAGE_ROWS if ratio == 4 else C128A_PAGE_ROWS, max(tokens // ratio, 1))
+        n = tokens // ratio
+        pool = torch.zeros(-(-n // page_rows), c.fp8_page_bytes(page_rows), dtype=torch.uint8, device=dev)
+        slots = torch.arange(n, device=dev)
+        written = compress_kv(*args, c, fp8=True, out=pool, slot_mapping=slots, page_rows=page_rows)
+        err = rel_err(ref.as_fp32_rows(written, c, page_rows)[:n], want)
+        bench.add("compress_kv", f"c{ratio}a -> fp8 vLLM pages (slot mapping)", f"T={_tok(tokens)}", "fp32 in",
+                  lambda a=args, cc=c, o=pool, sl=slots, r=page_rows: compress_kv(*a, cc, fp8=True, out=o,
+                                                                                   slot_mapping=sl, page_rows=r),
+                  2 * tokens * cd * 4 + n * c.fp8_row_bytes, 0.0, f"err {err:.1e}")
 
 
 def prefill_case(bench: Bench, cfg: AttentionConfig, length: int, tuning: AttnTuning | None) -> None:
