@@ -116,3 +116,9 @@ def test_compress_into_vllm_pages_real_shapes(ratio, page_rows):
     rows = as_rows(kern.compress_kv(*args, cfg, fp8=True, out=cache, slot_mapping=slots, page_rows=page_rows))
     kept = slots >= 0
     assert torch.equal(rows[slots[kept]], plain[kept])
+    cache.zero_()  # and as vLLM runs its insert: captured in a CUDA graph (no host read of the slots then)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        kern.compress_kv(*args, cfg, fp8=True, out=cache, slot_mapping=slots, page_rows=page_rows)
+    graph.replay()
+    assert torch.equal(as_rows(cache)[slots[kept]], plain[kept])
