@@ -330,11 +330,16 @@ def sparse_attention_prefill(
     inv_freq: torch.Tensor,
     cfg: AttentionConfig,
     page_rows: int = 1,  # > 1: kv and comp_kv are vLLM pages of fp8 rows
+    window_indices: torch.Tensor | None = None,  # [T, W]: kv is a pool, these its rows (window_indices())
 ) -> torch.Tensor:
     """Prefill: window = positions i-W+1..i of `kv`; one softmax with the selected entries; [T, H, D]."""
     full = as_fp32_rows(kv, cfg, page_rows)
     win_pos = positions[:, None] - cfg.window + 1 + torch.arange(cfg.window, device=q.device)[None, :]
-    win_rows = full[win_pos.clamp_min(0)]  # [T, W, D]
+    if window_indices is not None:
+        win_rows, _ = _gather_compressed(full.expand(q.shape[0], *full.shape), window_indices)
+        win_pos = torch.where(window_indices >= 0, win_pos.clamp_min(0), -1)
+    else:
+        win_rows = full[win_pos.clamp_min(0)]  # [T, W, D]
     comp = as_fp32_rows(comp_kv, cfg, page_rows)
     comp_rows, comp_valid = _gather_compressed(comp.expand(q.shape[0], *comp.shape), indices)
     rows = torch.cat([win_rows, comp_rows], dim=1)

@@ -354,11 +354,15 @@ def sparse_attention_prefill(
     q: torch.Tensor, kv: torch.Tensor, comp_kv: torch.Tensor, indices: torch.Tensor,
     positions: torch.Tensor, sink: torch.Tensor, inv_freq: torch.Tensor, cfg: AttentionConfig,
     *, tuning: AttnTuning | None = None, out: torch.Tensor | None = None, page_rows: int = 1,
+    window_indices: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Prefill of one sequence: q [T,H,D] at `positions`; kv [L,·] by position; comp_kv [N,·]; -> [T,H,D].
-    page_rows > 1: both as vLLM pages of fp8 rows, as in `sparse_attention`."""
+    page_rows > 1: both as vLLM pages of fp8 rows, as in `sparse_attention`. window_indices [T, W]: kv is a pool
+    (vLLM's window cache, by position in blocks under the sequence's block table) and these name the pool rows of
+    each query's window (pool_indices with the table expanded over the T queries)."""
     return _launch(q, kv, comp_kv, indices, positions, sink, inv_freq, cfg, window=cfg.window, win_mod=NO_WRAP,
-                   shared_win=True, shared_comp=True, page_rows=page_rows, tuning=tuning, out=out)
+                   shared_win=True, shared_comp=True, page_rows=page_rows, tuning=tuning, out=out,
+                   window_indices=window_indices)
 
 
 def attention_flops(heads: int, dim: int, entries: int) -> float:

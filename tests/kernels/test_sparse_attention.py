@@ -248,6 +248,47 @@ def test_prefill_reads_vllm_fp8_pages(tiny, device, small_dtype, assert_rel_clos
     assert_rel_close(got, want, TOL[small_dtype])
 
 
+def _check_prefill_window_from_a_paged_pool(cfg, tuning, device, dtype, fp8, length, t, block):
+    """Prefill with the sequence's kv as vLLM keeps it: by position in blocks of a shuffled pool under its block
+    table, each query's window through pool_indices (the table expanded over the queries): the bits of the plain
+    by-position read, and the reference's answer."""
+    kv = torch.randn(length, cfg.head_dim, device=device)
+    comp = torch.randn(length // 4, cfg.head_dim, device=device)
+    kv, comp = (ref.quantize_kv_rows(kv, cfg), ref.quantize_kv_rows(comp, cfg)) if fp8 else (kv.to(dtype),
+                                                                                               comp.to(dtype))
+    positions = torch.randint(0, length, (t,), device=device)
+    positions[0] = 2
+    idx = ref.index_topk_prefill(torch.randn(t, cfg.index_heads, cfg.index_dim, device=device).to(dtype),
+                                 torch.randn(t, cfg.index_heads, device=device),
+                                 torch.randn(length // 4, cfg.index_dim, device=device).to(dtype), positions,
+                                 cfg.index_topk, cfg.ratio)
+    q = torch.randn(t, cfg.n_heads, cfg.head_dim, device=device).to(dtype)
+    rest = (torch.randn(cfg.n_heads, device=device), ref.rope_inv_freq(cfg).to(device), cfg)
+    plain = kern.sparse_attention_prefill(q, kv, comp, idx, positions, *rest, tuning=tuning)
+    # the whole sequence as the "ring" of a window as long as it: every position's row, placed by block in the pool
+    ring = torch.nn.functional.pad(kv, (0, 0, 0, -length % block))[None]
+    pool, table = _positional_window_pool(ring, torch.full((1,), ring.shape[1] - 1, device=device), block, 9)
+    win_cache, comp_cache, page_rows = ((ref.page_kv_rows(pool, cfg, block), ref.page_kv_rows(comp, cfg, block), block)
+                                        if fp8 else (pool, comp, 1))
+    in_order = torch.arange(-(-comp.shape[0] // block), device=device)[None].expand(t, -1)  # comp pages in order
+    win_rows, comp_rows = pool_indices(idx, positions, table.expand(t, -1), in_order, block, cfg.window)
+    assert torch.equal(comp_rows, idx)
+    got = kern.sparse_attention_prefill(q, win_cache, comp_cache, comp_rows, positions, *rest, tuning=tuning,
+                                        page_rows=page_rows, window_indices=win_rows,
+                                        out=torch.full_like(q, float("nan")))
+    assert torch.equal(got, plain)
+    return q, kv, comp, idx, positions, rest, win_cache, comp_cache, comp_rows, page_rows, win_rows
+
+
+@pytest.mark.parametrize("fp8", [False, True])
+def test_prefill_reads_the_window_from_a_paged_pool(tiny, device, small_dtype, fp8, assert_rel_close):
+    q, kv, comp, idx, positions, rest, win_cache, comp_cache, comp_rows, page_rows, win_rows = (
+        _check_prefill_window_from_a_paged_pool(tiny(), SMALL, device, small_dtype, fp8, 230, 24, 8))
+    want = ref.sparse_attention_prefill(q, win_cache, comp_cache, comp_rows, positions, *rest, page_rows,
+                                        window_indices=win_rows)
+    assert_rel_close(want, ref.sparse_attention_prefill(q, kv, comp, idx, positions, *rest), 1e-6)
+
+
 def test_pages_that_are_not_fp8_pages_are_refused_with_a_hint(tiny, device, small_dtype):
     cfg = tiny()
     inp = make_decode_inputs(cfg, 1, 100, device=device, dtype=small_dtype, fp8=True)
@@ -385,6 +426,14 @@ def test_hopper_kernel_reads_vllm_caches_as_laid_out(tuning, fp8, name, batch, c
                                 window_indices=ref.window_indices(inp.positions, win_table, 64, cfg.window),
                                 out=torch.full_like(inp.q, float("nan")))
     assert torch.equal(got, from_ring)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(("tuning", "fp8"), RING_ROWS, ids=RING_IDS)
+def test_hopper_kernel_prefill_reads_the_window_from_a_paged_pool(tuning, fp8):
+    """The Gluon kernels' WINDOW_INDEXED form in prefill (shared pools), at Pro's shapes with vLLM's 64-row blocks."""
+    _check_prefill_window_from_a_paged_pool(AttentionConfig.from_name("pro"), tuning, "cuda", torch.bfloat16, fp8,
+                                            20000, 96, 64)
 
 
 @pytest.mark.gpu
