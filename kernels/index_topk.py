@@ -184,53 +184,44 @@ def launch_scores(q, weights, keys, key_stride_b, positions, ratio, scores, aux,
     state) or CANDIDATES (aux: [rows, blocks·cand + RANK_MAX] int64; with `out`, the select is finished in the
     same launch). block_table: keys is a pool of vLLM's indexer pages [pages, page_bytes] (uint8). The bench
     times it alone."""
-    if block_table is not None:
-        return _launch_paged_scores(q, weights, keys, block_table, positions, ratio, scores, aux, mode, cand, out,
-                                    topk)
-    rows, n = q.shape[0], keys.shape[-2]
-    fp8 = keys.dtype in FP8_KEYS
-    ks = key_scales if fp8 else scores  # any pointer: the kernel reads scales only for fp8 keys
+    rows = q.shape[0]
+    if block_table is None:
+        n, fp8 = keys.shape[-2], keys.dtype in FP8_KEYS
+        keys_t = keys.view(torch.float8_e4m3fn) if fp8 and not interpreted(keys) else _bytes(keys)
+        desc, rows_b = _key_descriptor(keys_t, key_stride_b)
+        ks = key_scales if fp8 else scores  # any pointer: the kernel reads scales only for fp8 keys
+        key_strides = (key_stride_b, keys.stride(-2), scales_stride_b)
+        pages = (positions, 0, 0)  # any pointer: read only when PAGED
+    else:
+        n, fp8, rows_b = block_table.shape[1] * SCORE_TILE, True, 0
+        desc = _page_descriptor(keys, q.shape[2])
+        ks = keys.view(torch.float32)  # the scales sit in each page's tail
+        key_strides = (0, 0, 0)
+        pages = (block_table, block_table.stride(0), keys.stride(0))
     fused = out is not None
     state = FilterState.get(q.device, rows) if mode == CANDIDATES else None
     counts, h8, h16 = (state.counts, state.h8, state.h16) if state else (scores, scores, scores)
     dst = out if fused else scores
     blocks = max(triton.cdiv(n, SCORE_TILE * SCORE_TILES), 1)
-    keys_t = keys.view(torch.float8_e4m3fn) if fp8 and not interpreted(keys) else _bytes(keys)
-    desc, rows_b = _key_descriptor(keys_t, key_stride_b)
     _index_scores_kernel[(rows, blocks)](
         _bytes(q), weights, _bytes(keys), keys if desc is None else desc, ks, positions, scores, aux, dst, counts,
-        h8, h16, n, topk, rows_b, q.stride(0), q.stride(1), weights.stride(0), key_stride_b, keys.stride(-2),
-        scales_stride_b, scores.stride(0), aux.stride(0), dst.stride(0), h8.stride(0), h16.stride(0), positions, 0, 0,
+        h8, h16, n, topk, rows_b, q.stride(0), q.stride(1), weights.stride(0), *key_strides, scores.stride(0),
+        aux.stride(0), dst.stride(0), h8.stride(0), h16.stride(0), *pages,
         RATIO=ratio, HI=q.shape[1], DI=q.shape[2], BLOCK_N=SCORE_TILE, TILES=SCORE_TILES, OUT=mode.value, CAND=cand,
         FUSED=fused, FB=pool_chunk(blocks * cand, POOL_CHUNK_FUSED), FP8=fp8, DOT_F32=interpreted(q), PDL=use_pdl(q),
-        TMA=desc is not None, RANK=RANK_MAX, PAGED=False, **SCORES_LAUNCH,
+        TMA=desc is not None, RANK=RANK_MAX, PAGED=block_table is not None, **SCORES_LAUNCH,
     )
     return state
 
 
-def _launch_paged_scores(q, weights, pool, table, positions, ratio, scores, aux, mode, cand, out, topk):
-    """launch_scores over vLLM's indexer pages: one SCORE_TILE-key page a tile, through a [pages, SCORE_TILE, DI]
-    descriptor on the GPU (page strides are 16-byte multiples: 8,640 bytes in vLLM)."""
-    rows, n, di = q.shape[0], table.shape[1] * SCORE_TILE, q.shape[2]
-    fused = out is not None
-    state = FilterState.get(q.device, rows) if mode == CANDIDATES else None
-    counts, h8, h16 = (state.counts, state.h8, state.h16) if state else (scores, scores, scores)
-    dst = out if fused else scores
-    blocks = max(triton.cdiv(n, SCORE_TILE * SCORE_TILES), 1)
+def _page_descriptor(pool: torch.Tensor, di: int) -> TensorDescriptor | None:
+    """A [pages, SCORE_TILE, DI] descriptor over vLLM's indexer pages (one bulk copy a tile; page strides are
+    16-byte multiples: 8,640 bytes in vLLM), or None where TMA cannot read them."""
     page_bytes = pool.stride(0)
-    desc = None
-    if not interpreted(q) and TMA_KEYS and page_bytes % 16 == 0 and pool.data_ptr() % 16 == 0:
-        desc = TensorDescriptor(pool.view(torch.float8_e4m3fn), [pool.shape[0], SCORE_TILE, di], [page_bytes, di, 1],
-                                [1, SCORE_TILE, di])
-    _index_scores_kernel[(rows, blocks)](
-        _bytes(q), weights, pool, pool if desc is None else desc, pool.view(torch.float32), positions, scores, aux,
-        dst, counts, h8, h16, n, topk, 0, q.stride(0), q.stride(1), weights.stride(0), 0, 0, 0, scores.stride(0),
-        aux.stride(0), dst.stride(0), h8.stride(0), h16.stride(0), table, table.stride(0), page_bytes,
-        RATIO=ratio, HI=q.shape[1], DI=di, BLOCK_N=SCORE_TILE, TILES=SCORE_TILES, OUT=mode.value, CAND=cand,
-        FUSED=fused, FB=pool_chunk(blocks * cand, POOL_CHUNK_FUSED), FP8=True, DOT_F32=interpreted(q),
-        PDL=use_pdl(q), TMA=desc is not None, RANK=RANK_MAX, PAGED=True, **SCORES_LAUNCH,
-    )
-    return state
+    if interpreted(pool) or not TMA_KEYS or page_bytes % 16 or pool.data_ptr() % 16:
+        return None
+    return TensorDescriptor(pool.view(torch.float8_e4m3fn), [pool.shape[0], SCORE_TILE, di], [page_bytes, di, 1],
+                            [1, SCORE_TILE, di])
 
 
 def _scores_and_topk(q, weights, keys, key_stride_b, positions, topk, ratio, out, want_topk=True, *,
