@@ -89,7 +89,8 @@ def _compress_kv_kernel(
     cos, sin = tl.cos(angle), tl.sin(angle)
     ev, od = ev * cos - od * sin, ev * sin + od * cos
     if FP8:
-        data, scales = fp8_row_addresses(dest, stride_o, PAGE_ROWS, NOPE + 2 * ROPE, RB - NOPE - 2 * ROPE)
+        scale_w: tl.constexpr = RB - NOPE - 2 * ROPE  # a row's scale bytes and pad
+        data, scales = fp8_row_addresses(dest, stride_o, PAGE_ROWS, NOPE + 2 * ROPE, scale_w)
         row = out_ptr + data
         blk = (2 * half) // SB  # scale block of each pair
         blocks = tl.arange(0, 16)
@@ -107,7 +108,7 @@ def _compress_kv_kernel(
         tl.store(row16 + 2 * half, ev.to(tl.bfloat16), mask=is_rope)
         tl.store(row16 + 2 * half + 1, od.to(tl.bfloat16), mask=is_rope)
         tl.store(out_ptr + scales + blocks, tl.where(blocks < NS, expo + 127, 0).to(tl.uint8),
-                 mask=blocks < RB - NOPE - 2 * ROPE)
+                 mask=blocks < scale_w)
     else:
         row = out_ptr + dest * stride_o
         tl.store(row + 2 * half, ev.to(out_ptr.dtype.element_ty))

@@ -73,6 +73,11 @@ class AttentionConfig:
         """The part of an fp8 row before its scales: nope e4m3 + rope bf16 (576 for V4, FlashMLA's TMA stride)."""
         return self.nope_dim + 2 * self.rope_dim
 
+    @property
+    def fp8_scale_bytes(self) -> int:
+        """The part of an fp8 row after its data: ue8m0 scales and pad (8 for V4); a page stores them apart."""
+        return self.fp8_row_bytes - self.fp8_data_bytes
+
     def fp8_page_bytes(self, page_rows: int) -> int:
         """Bytes of one vLLM page of `page_rows` fp8 rows (research §4.4: every row's data part, then every row's
         8 scale bytes, rounded up to a multiple of the data part): 37,440 for V4's 64-entry pages."""

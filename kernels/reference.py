@@ -128,7 +128,7 @@ def page_kv_rows(rows: torch.Tensor, cfg: AttentionConfig, page_rows: int) -> to
     """fp8 rows [..., N, row_bytes] -> vLLM pages [..., ceil(N / page_rows), page_bytes] (research §4.4; FlashMLA's
     MODEL1 layout): a page holds its rows' data parts (nope e4m3 + rope bf16) back to back, then their scale bytes,
     padded to a multiple of the data part. Rows past N (the last page's tail) are zero."""
-    data, tail = cfg.fp8_data_bytes, cfg.fp8_row_bytes - cfg.fp8_data_bytes
+    data, tail = cfg.fp8_data_bytes, cfg.fp8_scale_bytes
     *lead, n, width = rows.shape
     if width != cfg.fp8_row_bytes or rows.dtype != torch.uint8:
         raise ValueError(f"expected fp8 rows of {cfg.fp8_row_bytes} uint8 bytes, got {width} {rows.dtype}")
@@ -144,7 +144,7 @@ def page_kv_rows(rows: torch.Tensor, cfg: AttentionConfig, page_rows: int) -> to
 
 def unpage_kv_rows(pages: torch.Tensor, cfg: AttentionConfig, page_rows: int) -> torch.Tensor:
     """Inverse of page_kv_rows: [..., P, page_bytes] -> [..., P·page_rows, row_bytes] fp8 rows."""
-    data, tail = cfg.fp8_data_bytes, cfg.fp8_row_bytes - cfg.fp8_data_bytes
+    data, tail = cfg.fp8_data_bytes, cfg.fp8_scale_bytes
     *lead, n_pages, _ = pages.shape
     part = pages[..., : page_rows * data].reshape(*lead, n_pages, page_rows, data)
     scales = pages[..., page_rows * data : page_rows * (data + tail)].reshape(*lead, n_pages, page_rows, tail)

@@ -293,6 +293,8 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
         out = torch.empty_like(q)
     elif out.shape != q.shape or out.dtype != q.dtype or not out.is_contiguous():
         raise UsageError("out must be a contiguous tensor shaped and typed like q")
+    window_mode = (hopper.WINDOW_INDEXED if window_indices is not None else
+                   hopper.WINDOW_RING if win_mod != NO_WRAP else hopper.WINDOW_BY_POSITION)
     ring = t.ring if t.ring and t.dv_split == 1 and hopper.supported(
         q, (win, comp), heads, block_h, dim, window, win_mod, NO_WRAP, t.block_e, ws=t.ws, nope=cfg.nope_dim,
         scale_block=cfg.scale_block, page_rows=page_rows) else 0
@@ -311,18 +313,18 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
             hopper.launch((n * per_row, splits), (
                 q[lo:hi], wbase[0], cbase[0], indices[lo:hi], positions[lo:hi], acc, ml,
                 heads, n_comp, split_len, win_mod, cfg.softmax_scale * LOG2E, *strides,
-            ), window=window, window_mode=hopper.WINDOW_INDEXED if window_indices is not None else
-                hopper.WINDOW_RING if win_mod != NO_WRAP else hopper.WINDOW_BY_POSITION, dim=dim, block_e=t.block_e, num_buf=ring, ws=t.ws, fp8=wargs[4],
-                nope=cfg.nope_dim, page_rows=page_rows, align16=all(
+            ), window=window, window_mode=window_mode, dim=dim, block_e=t.block_e, num_buf=ring, ws=t.ws,
+                fp8=wargs[4], nope=cfg.nope_dim, page_rows=page_rows, align16=all(
                     c.stride(-2) % 16 == 0 and c.data_ptr() % 16 == 0 for c in (win, comp))
                 and (page_rows == 1 or cfg.fp8_data_bytes % 16 == 0))
         else:
             _sparse_attn_kernel[(n * per_row, splits)](
                 q[lo:hi], wbase[0], wbase[1], cbase[0], cbase[1], indices[lo:hi], positions[lo:hi], acc, ml,
                 heads, n_comp, split_len, win_mod, cfg.softmax_scale * LOG2E, *strides,
-                WIN=window, WIN_IDX=window_indices is not None, D=dim, BLOCK_H=block_h, BLOCK_E=t.block_e, FP8=wargs[4], NOPE=cfg.nope_dim,
-                ROPE=cfg.rope_dim, SB=cfg.scale_block, DOT_F32=interpreted(q), DV=dv, PDL=pdl, PAGE_ROWS=page_rows,
-                SCALE_W=cfg.fp8_row_bytes - cfg.fp8_data_bytes, num_warps=t.num_warps, num_stages=t.num_stages, **pdl_launch(pdl),
+                WIN=window, WIN_IDX=window_mode == hopper.WINDOW_INDEXED, D=dim, BLOCK_H=block_h, BLOCK_E=t.block_e,
+                FP8=wargs[4], NOPE=cfg.nope_dim, ROPE=cfg.rope_dim, SB=cfg.scale_block, DOT_F32=interpreted(q), DV=dv,
+                PDL=pdl, PAGE_ROWS=page_rows, SCALE_W=cfg.fp8_scale_bytes, num_warps=t.num_warps,
+                num_stages=t.num_stages, **pdl_launch(pdl),
             )
         combine_splits(acc, ml, sink, positions[lo:hi], inv_freq, out[lo:hi], nope=cfg.nope_dim, pdl=pdl)
     return out
@@ -341,13 +343,11 @@ def sparse_attention(
     window_indices [B,W] int32: the window is instead a pool shared by the batch (window_kv [rows or pages, ·]) and
     these name the pool rows of positions p-W+1..p (W = cfg.window), -1 for none (vLLM's paged window:
     pool_indices.pool_indices maps both lists through their block tables in one launch)."""
-    if window_indices is not None:
-        return _launch(q, window_kv, comp_kv, indices, positions, sink, inv_freq, cfg, window=cfg.window,
-                       win_mod=NO_WRAP, shared_win=True, shared_comp=comp_kv.dim() == 2, page_rows=page_rows,
-                       tuning=tuning, out=out, window_indices=window_indices)
-    width = window_kv.shape[1] * page_rows
-    return _launch(q, window_kv, comp_kv, indices, positions, sink, inv_freq, cfg, window=width, win_mod=width,
-                   shared_win=False, shared_comp=comp_kv.dim() == 2, page_rows=page_rows, tuning=tuning, out=out)
+    pooled = window_indices is not None
+    width = cfg.window if pooled else window_kv.shape[1] * page_rows
+    return _launch(q, window_kv, comp_kv, indices, positions, sink, inv_freq, cfg, window=width,
+                   win_mod=NO_WRAP if pooled else width, shared_win=pooled, shared_comp=comp_kv.dim() == 2,
+                   page_rows=page_rows, tuning=tuning, out=out, window_indices=window_indices)
 
 
 def sparse_attention_prefill(
