@@ -231,15 +231,20 @@ def test_decode_topk_real_shapes(name, batch, context, assert_topk):
     assert_topk(got, scores, cfg.index_topk)
 
 
+def _fp8_index_case(name: str, batch: int, context: int, device: str, seed: int):
+    """(config, decode inputs, their fp8 indexer form, reference scores on the dequantized keys)."""
+    cfg = AttentionConfig.from_name(name)
+    inp = make_decode_inputs(cfg, batch, context, device=device, seed=seed, ragged=True)
+    fp8 = indexer_fp8(inp)
+    keys = ref.dequantize_index_fp8(fp8.k.view(torch.uint8), fp8.k_scale)
+    return cfg, inp, fp8, ref.index_scores(fp8.q.float(), fp8.w, keys, inp.positions, cfg.ratio)
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("name", ["flash", "pro"])
 @pytest.mark.parametrize(("batch", "context"), [(1, 1 << 20), (4, 131072 + 77), (2, 8192)])
 def test_decode_topk_fp8_keys_real_shapes(name, batch, context, assert_topk):
-    cfg = AttentionConfig.from_name(name)
-    inp = make_decode_inputs(cfg, batch, context, device="cuda", seed=batch + 1, ragged=True)
-    fp8 = indexer_fp8(inp)
-    keys = ref.dequantize_index_fp8(fp8.k.view(torch.uint8), fp8.k_scale)
-    scores = ref.index_scores(fp8.q.float(), fp8.w, keys, inp.positions, cfg.ratio)
+    cfg, inp, fp8, scores = _fp8_index_case(name, batch, context, "cuda", seed=batch + 1)
     got = kern.index_topk(fp8.q, fp8.w, fp8.k, inp.positions, cfg.index_topk, cfg.ratio, key_scales=fp8.k_scale)
     assert_topk(got, scores, cfg.index_topk)
 
@@ -248,13 +253,9 @@ def test_decode_topk_fp8_keys_real_shapes(name, batch, context, assert_topk):
 @pytest.mark.parametrize("name", ["flash", "pro"])
 @pytest.mark.parametrize(("batch", "context"), [(1, 1 << 20), (4, 131072 + 77), (2, 8192)])
 def test_decode_topk_vllm_index_pages_real_shapes(name, batch, context, assert_topk):
-    cfg = AttentionConfig.from_name(name)
-    inp = make_decode_inputs(cfg, batch, context, device="cuda", seed=batch + 2, ragged=True)
-    fp8 = indexer_fp8(inp)
+    cfg, inp, fp8, scores = _fp8_index_case(name, batch, context, "cuda", seed=batch + 2)
     pool, table = _shuffled_index_pages(fp8, batch)
     assert pool.shape[1] == 8640  # vLLM's c4a indexer page (research §4.4)
-    keys = ref.dequantize_index_fp8(fp8.k.view(torch.uint8), fp8.k_scale)
-    scores = ref.index_scores(fp8.q.float(), fp8.w, keys, inp.positions, cfg.ratio)
     got = kern.index_topk_paged(fp8.q, fp8.w, pool, table, inp.positions, cfg.index_topk, cfg.ratio)
     assert_topk(got, scores, cfg.index_topk)
     rows = kern.index_topk(fp8.q, fp8.w, fp8.k, inp.positions, cfg.index_topk, cfg.ratio, key_scales=fp8.k_scale)
