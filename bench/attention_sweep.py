@@ -116,7 +116,8 @@ def sweep_case(bench: Bench, cfg: AttentionConfig, batch: int, full: bool, best:
 
 PROBE_MASKS = {0: "all stages", 1: "no copies (ring refills)", 2: "no QK", 4: "no softmax", 8: "no PV",
                6: "copies + PV only", 10: "copies + softmax only", 12: "copies + QK only",
-               14: "copies only", 15: "nothing (prologue, epilogue, combine)"}
+               14: "copies only", 15: "nothing (prologue, epilogue, combine)",
+               47: "nothing, no Q copy", 79: "nothing, no partial stores", 111: "nothing, no Q copy, no partial stores"}
 FP8_PROBE_MASKS = {**PROBE_MASKS, 16: "no dequantization (fp8)", 30: "copies + stores, no dequantization (fp8)"}
 
 

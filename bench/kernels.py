@@ -28,6 +28,7 @@ if "--smoke" in sys.argv:
 import triton  # noqa: E402
 
 from wholerepo.kernels import reference as ref  # noqa: E402
+from wholerepo.kernels.compress_index import compress_index_keys, insert_index_keys  # noqa: E402
 from wholerepo.kernels.compress_kv import compress_kv  # noqa: E402
 from wholerepo.kernels.config import AttentionConfig  # noqa: E402
 from wholerepo.kernels.filter_select import BLOCK_KEYS  # noqa: E402
@@ -319,6 +320,33 @@ def compressor_case(bench: Bench, cfg: AttentionConfig, tokens: int) -> None:
                   lambda a=args, cc=c, o=pool, sl=slots, r=page_rows: compress_kv(*a, cc, fp8=True, out=o,
                                                                                    slot_mapping=sl, page_rows=r),
                   2 * tokens * cd * 4 + n * c.fp8_row_bytes, 0.0, f"err {err:.1e}")
+    index_compressor_case(bench, cfg, tokens)
+
+
+def index_compressor_case(bench: Bench, cfg: AttentionConfig, tokens: int) -> None:
+    """The indexer's compressor (c4a over index_dim channels, Hadamard, e4m3 + one fp32 scale a key): into rows, and
+    into vLLM's indexer pages of 64 keys (8,640 bytes for V4) through a slot mapping."""
+    icfg, dev = cfg.indexer_compressor(), bench.device
+    cd = 2 * icfg.head_dim
+    args = (torch.randn(tokens, cd, device=dev), torch.randn(tokens, cd, device=dev), torch.randn(4, cd, device=dev),
+            torch.rand(icfg.head_dim, device=dev) + 0.5, ref.rope_inv_freq(icfg).to(dev))
+    want = ref.compress_index_keys(*args, cfg)
+    n, key_bytes = tokens // 4, icfg.head_dim + 4
+    rows = compress_index_keys(*args, cfg)
+    assert rows.scales is not None
+    err = rel_err(ref.dequantize_index_fp8(rows.keys, rows.scales), want)
+    nbytes = 2 * tokens * cd * 4 + n * key_bytes
+    bench.add("compress_index", "c4a -> e4m3 keys + fp32 scales", f"T={_tok(tokens)}", "fp32 in",
+              lambda: compress_index_keys(*args, cfg), nbytes, 0.0, f"err {err:.1e}")
+    page_rows = min(VLLM_PAGE_ROWS, max(n, 1))
+    pool = torch.zeros_like(ref.page_index_keys(rows.keys[None], rows.scales[None], page_rows)[0])
+    slots = torch.arange(n, device=dev)
+    insert_index_keys(*args, cfg, pool, slots, page_rows=page_rows)
+    keys, scales = ref.unpage_index_keys(pool, torch.arange(pool.shape[0], device=dev)[None], icfg.head_dim, page_rows)
+    same = torch.equal(keys[0, :n], rows.keys) and torch.equal(scales[0, :n], rows.scales)
+    bench.add("compress_index", "c4a -> vLLM indexer pages (slot mapping)", f"T={_tok(tokens)}", "fp32 in",
+              lambda: insert_index_keys(*args, cfg, pool, slots, page_rows=page_rows), nbytes, 0.0,
+              f"err {err:.1e}, {'same bytes as rows' if same else 'BYTES DIFFER from rows'}")
 
 
 def prefill_case(bench: Bench, cfg: AttentionConfig, length: int, tuning: AttnTuning | None) -> None:

@@ -22,11 +22,24 @@ from wholerepo.kernels.fp8_layout import fp8_row_addresses
 
 
 @triton.jit
-def _ceil_log2(x):
+def ceil_log2(x):
     """Exact ceil(log2(x)) for positive normal fp32, from the exponent and mantissa bits."""
     bits = x.to(tl.int32, bitcast=True)
     exponent = ((bits >> 23) & 0xFF) - 127
     return exponent + ((bits & 0x7FFFFF) != 0).to(tl.int32)
+
+
+@triton.jit
+def e4m3_bytes(x):
+    """e4m3 bytes of x (scaled into [-448, 448]), rounded to nearest even in integer steps first, so the conversion
+    only meets values it holds exactly: bit-identical to the GPU's rounding conversion, and right in Triton's CPU
+    interpreter, whose conversion turns 126.2 into 64 when rounding carries into the exponent."""
+    bits = x.to(tl.int32, bitcast=True)
+    normal = ((bits + 0x7FFFF + ((bits >> 20) & 1)) & ~0xFFFFF).to(tl.float32, bitcast=True)  # keep 3 mantissa bits
+    subnormal = ((tl.abs(x) * 512.0 + 12582912.0) - 12582912.0) / 512.0  # below 2^-6: multiples of 2^-9
+    subnormal = tl.where(bits < 0, -subnormal, subnormal)  # (1.5·2^23 rounds the magnitude; the sign, -0 too, kept)
+    rounded = tl.where(tl.abs(x) >= 0.015625, normal, subnormal)
+    return tl.minimum(tl.maximum(rounded, -448.0), 448.0).to(tl.float8e4nv).to(tl.uint8, bitcast=True)
 
 
 @triton.jit
@@ -44,19 +57,10 @@ def _pool_update(kv_ptr, score_ptr, ape_ptr, tok, valid, col, stride_kt, stride_
 
 
 @triton.jit
-def _compress_kv_kernel(
-    kv_ptr, score_ptr, ape_ptr, norm_ptr, freq_ptr, out_ptr, out16_ptr, slot_ptr, eps,
-    stride_kt, stride_st, stride_at, stride_o,
-    M: tl.constexpr, C: tl.constexpr, D: tl.constexpr, NOPE: tl.constexpr, ROPE: tl.constexpr,
-    SB: tl.constexpr, NS: tl.constexpr, RB: tl.constexpr, SLOT_BLOCK: tl.constexpr, FP8: tl.constexpr,
-    SLOTS: tl.constexpr, PAGE_ROWS: tl.constexpr,
-):
-    """SLOTS: entry j goes to row slot[j] of the output (-1: not written); PAGE_ROWS > 1: the fp8 output is vLLM's
-    pages of that many rows, a stride_o apart."""
-    j = tl.program_id(0)
-    dest = tl.load(slot_ptr + j).to(tl.int64) if SLOTS else j.to(tl.int64)
-    if dest < 0:
-        return
+def pooled_entry(kv_ptr, score_ptr, ape_ptr, norm_ptr, freq_ptr, eps, j, stride_kt, stride_st, stride_at,
+                 M: tl.constexpr, C: tl.constexpr, D: tl.constexpr, NOPE: tl.constexpr, SLOT_BLOCK: tl.constexpr):
+    """Entry j after pooling, RMSNorm and RoPE, as (even dims, odd dims, pair index, is-rope mask) [D/2] fp32: shared
+    by the main compressor and the indexer's (compress_index.py), which differ only in what they write."""
     half = tl.arange(0, D // 2)
     m_e = tl.full([D // 2], float("-inf"), tl.float32)
     m_o = tl.full([D // 2], float("-inf"), tl.float32)
@@ -87,7 +91,25 @@ def _compress_kv_kernel(
     is_rope = half >= NOPE // 2
     angle = (j * M).to(tl.float32) * tl.load(freq_ptr + (half - NOPE // 2), mask=is_rope, other=0.0)
     cos, sin = tl.cos(angle), tl.sin(angle)
-    ev, od = ev * cos - od * sin, ev * sin + od * cos
+    return ev * cos - od * sin, ev * sin + od * cos, half, is_rope
+
+
+@triton.jit
+def _compress_kv_kernel(
+    kv_ptr, score_ptr, ape_ptr, norm_ptr, freq_ptr, out_ptr, out16_ptr, slot_ptr, eps,
+    stride_kt, stride_st, stride_at, stride_o,
+    M: tl.constexpr, C: tl.constexpr, D: tl.constexpr, NOPE: tl.constexpr, ROPE: tl.constexpr,
+    SB: tl.constexpr, NS: tl.constexpr, RB: tl.constexpr, SLOT_BLOCK: tl.constexpr, FP8: tl.constexpr,
+    SLOTS: tl.constexpr, PAGE_ROWS: tl.constexpr,
+):
+    """SLOTS: entry j goes to row slot[j] of the output (-1: not written); PAGE_ROWS > 1: the fp8 output is vLLM's
+    pages of that many rows, a stride_o apart."""
+    j = tl.program_id(0)
+    dest = tl.load(slot_ptr + j).to(tl.int64) if SLOTS else j.to(tl.int64)
+    if dest < 0:
+        return
+    ev, od, half, is_rope = pooled_entry(kv_ptr, score_ptr, ape_ptr, norm_ptr, freq_ptr, eps, j, stride_kt, stride_st,
+                                         stride_at, M, C, D, NOPE, SLOT_BLOCK)
     if FP8:
         scale_w: tl.constexpr = RB - NOPE - 2 * ROPE  # a row's scale bytes and pad
         data, scales = fp8_row_addresses(dest, stride_o, PAGE_ROWS, NOPE + 2 * ROPE, scale_w)
@@ -96,11 +118,11 @@ def _compress_kv_kernel(
         blocks = tl.arange(0, 16)
         in_blk = (blk[None, :] == blocks[:, None]) & (~is_rope)[None, :]
         amax = tl.max(tl.where(in_blk, tl.maximum(tl.abs(ev), tl.abs(od))[None, :], 0.0), axis=1)
-        expo = tl.minimum(tl.maximum(_ceil_log2(tl.maximum(amax, 7.888609052210118e-31) / 448.0), -127), 127)
+        expo = tl.minimum(tl.maximum(ceil_log2(tl.maximum(amax, 7.888609052210118e-31) / 448.0), -127), 127)
         pair_expo = tl.sum(tl.where(in_blk, expo[:, None], 0), axis=0)
         inv_scale = tl.exp2(-pair_expo.to(tl.float32))
-        q_e = tl.minimum(tl.maximum(ev * inv_scale, -448.0), 448.0).to(tl.float8e4nv).to(tl.uint8, bitcast=True)
-        q_o = tl.minimum(tl.maximum(od * inv_scale, -448.0), 448.0).to(tl.float8e4nv).to(tl.uint8, bitcast=True)
+        q_e = e4m3_bytes(tl.minimum(tl.maximum(ev * inv_scale, -448.0), 448.0))
+        q_o = e4m3_bytes(tl.minimum(tl.maximum(od * inv_scale, -448.0), 448.0))
         nope = ~is_rope
         tl.store(row + 2 * half, q_e, mask=nope)
         tl.store(row + 2 * half + 1, q_o, mask=nope)
@@ -127,17 +149,9 @@ def compress_kv(
     CUDA-graph capture the largest slot is read on the host to refuse a slot past the cache (one sync: 646 -> 750
     µs eager at T=128K; graph replays 642, the plain write's 646: round 9, call 6)."""
     m, c, d = cfg.ratio, cfg.overlap, cfg.head_dim
-    tokens = kv.shape[0]
-    for name, t in (("kv", kv), ("score", score)):
-        check_shape(name, t, (tokens, c * d))
-        check_last_contiguous(name, t)
-    check_shape("ape", ape, (m, c * d))
-    check_shape("norm_weight", norm_weight, (d,))
-    check_shape("inv_freq", inv_freq, (cfg.rope_dim // 2,))
-    check_power_of_two("head_dim", d)
+    n = check_compressor_inputs(kv, score, ape, norm_weight, inv_freq, cfg)
     if fp8 and cfg.n_scales > 16:
         raise UsageError(f"{cfg.n_scales} scale blocks per row; the fp8 writer handles at most 16")
-    n = tokens // m
     shape, dtype = ((n, cfg.fp8_row_bytes), torch.uint8) if fp8 else ((n, d), torch.bfloat16)
     if slot_mapping is not None:
         _check_slot_cache(out, slot_mapping, n, dtype, cfg, page_rows)
@@ -167,8 +181,7 @@ def _check_slot_cache(out: torch.Tensor | None, slots: torch.Tensor, n: int, dty
     """The cache a slot mapping writes into: the caller's, of the right kind, every slot inside it."""
     if out is None:
         raise UsageError("slot_mapping writes into a cache you pass as out=: allocate it first")
-    if tuple(slots.shape) != (n,) or slots.dtype not in (torch.int32, torch.int64):
-        raise UsageError(f"slot_mapping must be [{n}] int32/int64 (one cache row per entry, -1 to skip)")
+    check_slot_mapping(slots, n)
     check_power_of_two("page_rows", page_rows)
     if dtype == torch.bfloat16 or page_rows == 1:
         width = cfg.fp8_row_bytes if dtype == torch.uint8 else cfg.head_dim
@@ -181,7 +194,32 @@ def _check_slot_cache(out: torch.Tensor | None, slots: torch.Tensor, n: int, dty
     if not ok:
         raise UsageError(f"out must be the cache the slots index: {dtype} rows, or fp8 pages of {page_rows} rows "
                          "(reference.page_kv_rows)")
-    # a host read of the largest slot: skipped while a CUDA graph is captured (the insert runs in vLLM's graphs)
+    check_slots_inside(slots, rows)
+
+
+def check_compressor_inputs(kv: torch.Tensor, score: torch.Tensor, ape: torch.Tensor, norm_weight: torch.Tensor,
+                            inv_freq: torch.Tensor, cfg: AttentionConfig) -> int:
+    """Shapes a compressor of `cfg` takes (kv/score [T, c·D], ape [m, c·D], norm [D], rope table); the entry count."""
+    m, c, d = cfg.ratio, cfg.overlap, cfg.head_dim
+    tokens = kv.shape[0]
+    for name, t in (("kv", kv), ("score", score)):
+        check_shape(name, t, (tokens, c * d))
+        check_last_contiguous(name, t)
+    check_shape("ape", ape, (m, c * d))
+    check_shape("norm_weight", norm_weight, (d,))
+    check_shape("inv_freq", inv_freq, (cfg.rope_dim // 2,))
+    check_power_of_two("head_dim", d)
+    return tokens // m
+
+
+def check_slot_mapping(slots: torch.Tensor, n: int) -> None:
+    if tuple(slots.shape) != (n,) or slots.dtype not in (torch.int32, torch.int64):
+        raise UsageError(f"slot_mapping must be [{n}] int32/int64 (one cache row per entry, -1 to skip)")
+
+
+def check_slots_inside(slots: torch.Tensor, rows: int) -> None:
+    """Refuse a slot past the cache with one host read of the largest slot; skipped while a CUDA graph is captured
+    (the insert runs in vLLM's graphs, where a host read is not allowed)."""
     capturing = slots.is_cuda and torch.cuda.is_current_stream_capturing()
-    if n and not capturing and int(slots.max()) >= rows:
+    if slots.numel() and not capturing and int(slots.max()) >= rows:
         raise UsageError(f"slot_mapping names row {int(slots.max())} of a cache with {rows} rows")

@@ -49,6 +49,11 @@ class AttentionConfig:
     def with_ratio(self, ratio: int) -> AttentionConfig:
         return replace(self, ratio=ratio)
 
+    def indexer_compressor(self) -> AttentionConfig:
+        """The lightning indexer's own compressor (research §2.4): c4a with overlap over index_dim channels, RoPE on
+        the same last rope_dim dims with the layer's table; its entries are the indexer's keys."""
+        return replace(self, name=f"{self.name}-indexer", head_dim=self.index_dim, ratio=C4A_RATIO)
+
     @property
     def overlap(self) -> int:
         """c = 2 when entries overlap (c4a: previous 4 tokens' A half + current 4 tokens' B half), else 1."""

@@ -86,6 +86,33 @@ def compress_kv(
     return apply_rope(normed, anchors, inv_freq)
 
 
+def hadamard(x: torch.Tensor) -> torch.Tensor:
+    """x·H/√n over the last dim (n a power of two), H the Sylvester-ordered Hadamard matrix, H[i, j] =
+    (-1)^popcount(i & j): the orthonormal rotation V4's indexer applies to its keys and queries before quantizing
+    (research §2.3-§2.4; it spreads outliers over all dims, so one scale per key loses less)."""
+    n = x.shape[-1]
+    idx = torch.arange(n, device=x.device)
+    both = idx[:, None] & idx[None, :]
+    parity = torch.zeros_like(both)
+    for bit in range(max(n.bit_length() - 1, 0)):
+        parity ^= (both >> bit) & 1
+    h = (1 - 2 * parity).to(torch.float64)
+    return (x.double() @ h * n**-0.5).float()
+
+
+def compress_index_keys(
+    kv: torch.Tensor,  # [T, 2·DI] the indexer compressor's per-token values
+    score: torch.Tensor,  # [T, 2·DI] its gate logits
+    ape: torch.Tensor,  # [4, 2·DI]
+    norm_weight: torch.Tensor,  # [DI]
+    inv_freq: torch.Tensor,  # [rope/2], the layer's table
+    cfg: AttentionConfig,
+) -> torch.Tensor:
+    """[T//4, DI] fp32 indexer keys: the main compressor's steps over index_dim channels (c4a pooling, RMSNorm, RoPE
+    at anchor 4j), then the Hadamard rotation; `quantize_index_fp8` gives the bytes vLLM caches."""
+    return hadamard(compress_kv(kv, score, ape, norm_weight, inv_freq, cfg.indexer_compressor()))
+
+
 def ceil_log2(x: torch.Tensor) -> torch.Tensor:
     """Exact ceil(log2(x)) for positive normal fp32 x (frexp: x = m·2^e, m in [0.5, 1))."""
     mantissa, exponent = torch.frexp(x.float())

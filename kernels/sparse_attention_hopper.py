@@ -44,6 +44,7 @@ WINDOW_BY_POSITION, WINDOW_RING, WINDOW_INDEXED = gl.constexpr(0), gl.constexpr(
 # SKIP_COPY (loop refills), SKIP_QK, SKIP_SOFTMAX (P = S, no rescale), SKIP_PV, SKIP_DEQUANT. 0 in every real launch.
 SKIP_COPY, SKIP_QK, SKIP_SOFTMAX, SKIP_PV = gl.constexpr(1), gl.constexpr(2), gl.constexpr(4), gl.constexpr(8)
 SKIP_DEQUANT = gl.constexpr(16)  # fp8 rows: convert the raw bytes as integers instead (wrong values, same stores)
+SKIP_Q, SKIP_STORE = gl.constexpr(32), gl.constexpr(64)  # bf16 warp-specialized kernel: no Q copy; no partial stores
 PROBE_SKIP = 0
 NUM_WARPS = 8  # two warpgroups, each owning half of S's entry columns and half of the output dims
 PRODUCER_WARPS = gl.constexpr(4)  # the warp-specialized kernel's copier: one warpgroup (registers move by warpgroup)
@@ -251,12 +252,14 @@ def _store_partials(acc, m_i, l_rows, acc_b, ml_b, h0, stride_ah, stride_mh, BLO
 
 
 @gluon.jit
-def _copy_q(q_smem, q_ready, q_b, stride_qh, BLOCK_H: gl.constexpr, D: gl.constexpr, layout: gl.constexpr):
+def _copy_q(q_smem, q_ready, q_b, stride_qh, BLOCK_H: gl.constexpr, D: gl.constexpr, layout: gl.constexpr,
+            SKIP: gl.constexpr = 0):
     """A copier partition's first copy: this program's Q [BLOCK_H, D] into shared memory; each thread arrives on
     `q_ready` when its copies land (cp.async's noinc arrive: the barrier counts the partition's threads)."""
     offs_h = gl.arange(0, BLOCK_H, layout=gl.SliceLayout(1, layout))
     offs_d = gl.arange(0, D, layout=gl.SliceLayout(0, layout))
-    _async_load(q_smem, q_b + offs_h[:, None] * stride_qh + offs_d[None, :])
+    if not SKIP & SKIP_Q:
+        _async_load(q_smem, q_b + offs_h[:, None] * stride_qh + offs_d[None, :])
     async_copy.mbarrier_arrive(q_ready, increment_count=False)
 
 
@@ -269,7 +272,7 @@ def _ws_copier(ring, q_smem, ready, free, q_ready, q_b, win_b, comp_b, ind_b, po
     noinc arrive: the barrier counts the partition's threads), so no copy waits on another."""
     copy_layout: gl.constexpr = gl.BlockedLayout([1, 8], [4, 8], [gl.num_warps(), 1], [1, 0])
     rows_layout: gl.constexpr = gl.SliceLayout(1, copy_layout)
-    _copy_q(q_smem, q_ready, q_b, stride_qh, BLOCK_H, D, copy_layout)
+    _copy_q(q_smem, q_ready, q_b, stride_qh, BLOCK_H, D, copy_layout, SKIP)
     for t in range(n_tiles):
         slot = t % NUM_BUF
         is_win, row, valid = _entry_rows(lo + t * BLOCK_E, hi, pos, ind_b, WIN, WINDOW, BLOCK_E, rows_layout)
@@ -525,8 +528,9 @@ def _sparse_attn_ws_kernel(
             lo, hi, n_tiles, stride_qh, stride_wr, stride_cr, WIN, WINDOW, D, BLOCK_H, BLOCK_E, NUM_BUF, SKIP))],
             [PRODUCER_WARPS], [PRODUCER_REGS])
     # (storing the partial through shared memory in row-contiguous chunks measured 0.7-0.8 µs slower: call 5)
-    _store_partials(acc, m_i, l_rows, acc_ptr + b * stride_ab + split * stride_as,
-                    ml_ptr + b * stride_mb + split * stride_ms, h0, stride_ah, stride_mh, BLOCK_H, D)
+    if not SKIP & SKIP_STORE:
+        _store_partials(acc, m_i, l_rows, acc_ptr + b * stride_ab + split * stride_as,
+                        ml_ptr + b * stride_mb + split * stride_ms, h0, stride_ah, stride_mh, BLOCK_H, D)
 
 
 def supported(q: torch.Tensor, caches: tuple[torch.Tensor, ...], heads: int, block_h: int, dim: int, window: int,

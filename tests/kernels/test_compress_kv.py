@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+import triton
+import triton.language as tl
 
 from wholerepo.errors import UsageError
 from wholerepo.kernels import compress_kv as kern
@@ -47,6 +49,30 @@ def test_fp8_rows_match_the_reference_layout_byte_for_byte_where_values_agree(ti
     want = ref.quantize_kv_rows(ref.compress_kv(*args, cfg), cfg)
     tail = slice(cfg.nope_dim + 2 * cfg.rope_dim, cfg.fp8_row_bytes)
     assert torch.equal(got[:, tail], want[:, tail])
+    # and the e4m3 bytes, but where fp32 rounding order puts a value across a rounding boundary
+    same = (got[:, : cfg.nope_dim] == want[:, : cfg.nope_dim]).float().mean().item()
+    assert same >= 0.995, f"only {same:.4f} of the e4m3 bytes equal the reference's"
+
+
+@triton.jit
+def _e4m3_kernel(x_ptr, out_ptr, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    tl.store(out_ptr + offs, kern.e4m3_bytes(tl.load(x_ptr + offs)))
+
+
+def test_e4m3_bytes_round_to_nearest_even_as_torch_does(device):
+    """Every e4m3 value, the midpoints between neighbours (ties), and points just either side of them, normal and
+    subnormal, signed: the same bytes as torch's conversion."""
+    values = torch.arange(0, 127, dtype=torch.uint8).view(torch.float8_e4m3fn).float()  # 0 .. 448
+    mids = (values[1:] + values[:-1]) / 2
+    eps = mids * 2.0**-12 + 2.0**-14
+    points = torch.cat([values, mids, mids - eps, mids + eps, torch.rand(4000) * 448])
+    points = torch.cat([points, -points])
+    points = torch.nn.functional.pad(points, (0, (-points.numel()) % 256)).to(device)
+    got = torch.empty(points.numel(), dtype=torch.uint8, device=device)
+    _e4m3_kernel[(points.numel() // 256,)](points, got, BLOCK=256)
+    want = points.to(torch.float8_e4m3fn).view(torch.uint8)
+    assert torch.equal(got, want), f"{(got != want).sum().item()} values differ, first at {points[got != want][:4]}"
 
 
 def _slot_cache_case(cfg, layout, page_rows, device, n, seed):
