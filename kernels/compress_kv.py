@@ -19,6 +19,7 @@ from wholerepo.errors import UsageError
 from wholerepo.kernels._launch import check_last_contiguous, check_power_of_two, check_shape
 from wholerepo.kernels.config import AttentionConfig
 from wholerepo.kernels.fp8_layout import fp8_row_addresses
+from wholerepo.kernels.rope_angle import rope_cos_sin
 
 
 @triton.jit
@@ -31,15 +32,17 @@ def ceil_log2(x):
 
 @triton.jit
 def e4m3_bytes(x):
-    """e4m3 bytes of x (scaled into [-448, 448]), rounded to nearest even in integer steps first, so the conversion
+    """e4m3 bytes of x (scaled into [-448, 448]), the magnitude rounded to nearest even in integer steps first, so the conversion
     only meets values it holds exactly: bit-identical to the GPU's rounding conversion, and right in Triton's CPU
     interpreter, whose conversion turns 126.2 into 64 when rounding carries into the exponent."""
     bits = x.to(tl.int32, bitcast=True)
-    normal = ((bits + 0x7FFFF + ((bits >> 20) & 1)) & ~0xFFFFF).to(tl.float32, bitcast=True)  # keep 3 mantissa bits
-    subnormal = ((tl.abs(x) * 512.0 + 12582912.0) - 12582912.0) / 512.0  # below 2^-6: multiples of 2^-9
-    subnormal = tl.where(bits < 0, -subnormal, subnormal)  # (1.5·2^23 rounds the magnitude; the sign, -0 too, kept)
-    rounded = tl.where(tl.abs(x) >= 0.015625, normal, subnormal)
-    return tl.minimum(tl.maximum(rounded, -448.0), 448.0).to(tl.float8e4nv).to(tl.uint8, bitcast=True)
+    mag_bits = bits & 0x7FFFFFFF
+    mag = mag_bits.to(tl.float32, bitcast=True)
+    normal = ((mag_bits + 0x7FFFF + ((mag_bits >> 20) & 1)) & ~0xFFFFF).to(tl.float32, bitcast=True)  # 3 mantissa bits
+    subnormal = ((mag * 512.0 + 12582912.0) - 12582912.0) / 512.0  # below 2^-6: multiples of 2^-9 (1.5·2^23 rounds)
+    rounded = tl.minimum(tl.where(mag >= 0.015625, normal, subnormal), 448.0)
+    signed = rounded.to(tl.int32, bitcast=True) | (bits & -2147483648)  # the sign as a bit: -0 stays -0
+    return signed.to(tl.float32, bitcast=True).to(tl.float8e4nv).to(tl.uint8, bitcast=True)
 
 
 @triton.jit
@@ -89,8 +92,7 @@ def pooled_entry(kv_ptr, score_ptr, ape_ptr, norm_ptr, freq_ptr, eps, j, stride_
     ev = ev * rstd * tl.load(norm_ptr + 2 * half).to(tl.float32)
     od = od * rstd * tl.load(norm_ptr + 2 * half + 1).to(tl.float32)
     is_rope = half >= NOPE // 2
-    angle = (j * M).to(tl.float32) * tl.load(freq_ptr + (half - NOPE // 2), mask=is_rope, other=0.0)
-    cos, sin = tl.cos(angle), tl.sin(angle)
+    cos, sin = rope_cos_sin((j * M).to(tl.float32), tl.load(freq_ptr + (half - NOPE // 2), mask=is_rope, other=0.0))
     return ev * cos - od * sin, ev * sin + od * cos, half, is_rope
 
 

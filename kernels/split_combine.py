@@ -34,6 +34,7 @@ from wholerepo.kernels._launch import (
     check_shape,
     pdl_launch,
 )
+from wholerepo.kernels.rope_angle import rope_cos_sin
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,17 +91,6 @@ def _load_chunk(acc_rows, ml_rows, s0, S, stride_as, stride_ms, head_ok, SC: tl.
 
 
 @triton.jit
-def _cos_sin(angle):
-    """cos, sin of fp32 angles up to ~1e6 rad (pos·freq at 1M tokens). One Cody-Waite step to [-π, π]
-    first (~3e-7 rad of error), so libdevice never takes its Payne-Hanek path (|x| > 105615: a loop over
-    a table in global memory, a dependent load per step)."""
-    k = tl.floor(angle * 0.15915494309189535 + 0.5)
-    r = tl.fma(k, -6.2831854820251465, angle)  # 2π rounded to fp32 ...
-    r = tl.fma(k, 1.7484556000744883e-07, r)  # ... and what that rounding dropped
-    return tl.cos(r), tl.sin(r)
-
-
-@triton.jit
 def _combine_splits_kernel(
     acc_ptr, ml_ptr, sink_ptr, pos_ptr, freq_ptr, out_ptr, H, S,
     stride_ab, stride_ah, stride_as, stride_mb, stride_mh, stride_ms, stride_ob, stride_oh,  # ml's in pairs
@@ -116,7 +106,8 @@ def _combine_splits_kernel(
     offs_d = (tl.program_id(2) * DB + tl.arange(0, DB))[None, :]
     head_ok = offs_h < H
     sink2 = tl.load(sink_ptr + offs_h, mask=head_ok, other=0.0).to(tl.float32) * 1.4426950408889634
-    angle = tl.load(pos_ptr + b).to(tl.float32) * tl.load(freq_ptr + tl.arange(0, ROPE // 2))[None, None, :]
+    pos = tl.load(pos_ptr + b).to(tl.float32)
+    freq = tl.load(freq_ptr + tl.arange(0, ROPE // 2))[None, None, :]
     if PDL:
         gdc_wait()
     acc_rows = acc_ptr + b * stride_ab + offs_h * stride_ah + offs_d
@@ -124,7 +115,7 @@ def _combine_splits_kernel(
     a, m, l_ = _load_chunk(acc_rows, ml_rows, 0, S, stride_as, stride_ms, head_ok, SC)
     # inverse RoPE on [HB, chunks of ROPE dims, ROPE/2 pairs]: cos/sin of the ROPE/2 frequencies only, shared
     # by the heads, computed while the partials are in flight; chunks below NOPE pass through (cos 1, sin 0)
-    cos, sin = _cos_sin(angle)
+    cos, sin = rope_cos_sin(pos, freq)
     is_rope = (tl.program_id(2) * (DB // ROPE) + tl.arange(0, DB // ROPE))[None, :, None] * ROPE >= NOPE
     cos = tl.where(is_rope, cos, 1.0)
     sin = tl.where(is_rope, sin, 0.0)
