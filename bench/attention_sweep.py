@@ -169,9 +169,12 @@ def main() -> None:
     ap.add_argument("--probe-stages", action="store_true", help="only time the Gluon kernel with stages left out")
     ap.add_argument("--probe-tunings", default="", help="';'-separated AttnTuning fields to probe besides the default")
     ap.add_argument("--probe-fp8", action="store_true", help="probe with vLLM's fp8 rows instead of bf16")
+    ap.add_argument("--fp32-partials", action="store_true",
+                    help="the warp-specialized kernel writes fp32 split partials (as before round 10) instead of bf16")
     ap.add_argument("--fp8-row-stride", type=int, default=0,
                     help="fp8 rows at this row stride (e.g. 592: 16-byte aligned rows) instead of vLLM's 584")
     opts = ap.parse_args()
+    hopper.BF16_PARTIALS = not opts.fp32_partials
     best: dict = {}
     if opts.smoke:
         bench = Bench("cpu", graphs=False)

@@ -50,6 +50,7 @@ NUM_WARPS = 8  # two warpgroups, each owning half of S's entry columns and half 
 PRODUCER_WARPS = gl.constexpr(4)  # the warp-specialized kernel's copier: one warpgroup (registers move by warpgroup)
 PRODUCER_REGS = gl.constexpr(40)
 FP8_PRODUCER_REGS = gl.constexpr(72)  # the fp8 copier also dequantizes (no spills at 72 in 3.6 or 3.9; the math warps fit 208)
+BF16_PARTIALS = True  # the warp-specialized kernel's split partials in bf16 (round 10); bench knob
 WS_MAXNREG = 168  # 65,536 registers over 12 warps at launch; the math warpgroups then take what the copier frees
 
 
@@ -241,14 +242,35 @@ def _sparse_attn_async_kernel(
 
 
 @gluon.jit
-def _store_partials(acc, m_i, l_rows, acc_b, ml_b, h0, stride_ah, stride_mh, BLOCK_H: gl.constexpr, D: gl.constexpr):
-    """This split's unnormalised accumulator and (running max, denominator), as the combine reads them."""
-    offs_h = h0 + gl.arange(0, BLOCK_H, layout=gl.SliceLayout(1, acc.type.layout))
-    offs_v = gl.arange(0, D, layout=gl.SliceLayout(0, acc.type.layout))
-    gl.store(acc_b + offs_h[:, None] * stride_ah + offs_v[None, :], acc)
+def _store_partials(acc, m_i, l_rows, acc_b, ml_b, h0, stride_ah, stride_mh, BLOCK_H: gl.constexpr, D: gl.constexpr,
+                    WITH_ACC: gl.constexpr = True):
+    """This split's unnormalised accumulator (unless WITH_ACC is off: `_store_bf16_partial` wrote it) and (running
+    max, denominator), as the combine reads them."""
+    if WITH_ACC:
+        offs_h = h0 + gl.arange(0, BLOCK_H, layout=gl.SliceLayout(1, acc.type.layout))
+        offs_v = gl.arange(0, D, layout=gl.SliceLayout(0, acc.type.layout))
+        gl.store(acc_b + offs_h[:, None] * stride_ah + offs_v[None, :], acc)
     ml = ml_b + (h0 + gl.arange(0, BLOCK_H, layout=gl.SliceLayout(1, l_rows.type.layout))) * stride_mh
     gl.store(ml, m_i)
     gl.store(ml + 1, gl.sum(l_rows, axis=1))
+
+
+@gluon.jit
+def _store_bf16_partial(acc, ring, acc_b, h0, stride_ah, BLOCK_H: gl.constexpr, D: gl.constexpr):
+    """The accumulator as bf16 through the ring's (now idle) bytes: stored there from the wgmma fragment, then read
+    back 16 bytes a thread, so each warp writes 512 contiguous bytes of a row (whole 32-byte sectors; a bf16 store
+    straight from the fragment writes 16 bytes of a row per instruction). Half the fp32 partial's bytes to write
+    here and to read in the combine (round 10: the fp32 partials cost ~5.8 µs to write at Pro B=32)."""
+    RB: gl.constexpr = 16  # rows a chunk: 16 registers a thread (the whole tile at once spilled in the fp8 form)
+    io: gl.constexpr = gl.BlockedLayout([1, 8], [1, 32], [gl.num_warps(), 1], [1, 0])
+    stage = _ring_as(ring, BLOCK_H, D)
+    stage.store(acc.to(gl.bfloat16))
+    _cta_barrier()
+    rows = gl.arange(0, RB, layout=gl.SliceLayout(1, io))
+    cols = gl.arange(0, D, layout=gl.SliceLayout(0, io))
+    for c in gl.static_range(BLOCK_H // RB):
+        chunk = stage.slice(c * RB, RB, dim=0).load(io)
+        gl.store(acc_b + (h0 + c * RB + rows)[:, None] * stride_ah + cols[None, :], chunk)
 
 
 @gluon.jit
@@ -297,16 +319,27 @@ FP8_DEQUANT_LAYOUT = gl.constexpr(gl.BlockedLayout([1, 16], [8, 4], [PRODUCER_WA
 FP8_SCALE_LAYOUT = gl.constexpr(gl.BlockedLayout([1, 8], [32, 1], [PRODUCER_WARPS, 1], [1, 0]))  # [rows, 8 B]
 
 
+_STAGE_LAYOUT = gl.constexpr(gl.NVMMASharedLayout(swizzle_byte_width=128, element_bitwidth=16, rank=2))
 if hasattr(gl.shared_memory_descriptor, "reinterpret"):  # Triton 3.9; 3.6 names it _reinterpret
     @gluon.jit
     def _slot_bytes(slot, BLOCK_E: gl.constexpr):
         """The slot's 64 KB as 16 blocks of BLOCK_E rows x 64 bytes (row-major within a block)."""
         return slot.reinterpret(gl.uint8, [16, BLOCK_E, 64], gl.SwizzledSharedLayout(1, 1, 1, [1, 0]))
+
+    @gluon.jit
+    def _ring_as(ring, ROWS: gl.constexpr, D: gl.constexpr):
+        """The ring's first ROWS x D bf16 as one swizzled [ROWS, D] tile (the partial's staging area)."""
+        return ring.reinterpret(gl.bfloat16, [ROWS, D], _STAGE_LAYOUT)
 else:
     @gluon.jit
     def _slot_bytes(slot, BLOCK_E: gl.constexpr):
         """The slot's 64 KB as 16 blocks of BLOCK_E rows x 64 bytes (row-major within a block)."""
         return slot._reinterpret(gl.uint8, [16, BLOCK_E, 64], gl.SwizzledSharedLayout(1, 1, 1, [1, 0]))
+
+    @gluon.jit
+    def _ring_as(ring, ROWS: gl.constexpr, D: gl.constexpr):
+        """The ring's first ROWS x D bf16 as one swizzled [ROWS, D] tile (the partial's staging area)."""
+        return ring._reinterpret(gl.bfloat16, [ROWS, D], _STAGE_LAYOUT)
 
 
 @gluon.jit
@@ -483,7 +516,7 @@ def _sparse_attn_ws_kernel(
     stride_ab, stride_ah, stride_as, stride_mb, stride_mh, stride_ms,
     WIN: gl.constexpr, WINDOW: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr,
     NUM_BUF: gl.constexpr, SKIP: gl.constexpr, FP8: gl.constexpr = False, NOPE: gl.constexpr = 448,
-    ALIGN16: gl.constexpr = False, PAGE_ROWS: gl.constexpr = 1,
+    ALIGN16: gl.constexpr = False, PAGE_ROWS: gl.constexpr = 1, BF16_PARTIAL: gl.constexpr = False,
 ):
     """`_sparse_attn_async_kernel`'s work with the copies in their own warpgroup (warp specialization): the
     math warps never issue a copy or wait on a copy group, the copier runs NUM_BUF tiles ahead of them, and
@@ -529,8 +562,11 @@ def _sparse_attn_ws_kernel(
             [PRODUCER_WARPS], [PRODUCER_REGS])
     # (storing the partial through shared memory in row-contiguous chunks measured 0.7-0.8 µs slower: call 5)
     if not SKIP & SKIP_STORE:
-        _store_partials(acc, m_i, l_rows, acc_ptr + b * stride_ab + split * stride_as,
-                        ml_ptr + b * stride_mb + split * stride_ms, h0, stride_ah, stride_mh, BLOCK_H, D)
+        acc_b = acc_ptr + b * stride_ab + split * stride_as
+        _store_partials(acc, m_i, l_rows, acc_b, ml_ptr + b * stride_mb + split * stride_ms, h0, stride_ah, stride_mh,
+                        BLOCK_H, D, not BF16_PARTIAL)
+        if BF16_PARTIAL:  # after (m, l), whose registers are then free
+            _store_bf16_partial(acc, ring, acc_b, h0, stride_ah, BLOCK_H, D)
 
 
 def supported(q: torch.Tensor, caches: tuple[torch.Tensor, ...], heads: int, block_h: int, dim: int, window: int,
@@ -567,6 +603,7 @@ def launch(grid: tuple[int, int], args: tuple, *, window: int, window_mode: int,
                   num_warps=NUM_WARPS)
     if ws:
         fp8_consts = dict(FP8=True, NOPE=nope, ALIGN16=align16, PAGE_ROWS=page_rows) if fp8 else {}
-        _sparse_attn_ws_kernel[grid](*args, **consts, **fp8_consts, maxnreg=WS_MAXNREG)
+        bf16_partial = args[5].dtype == torch.bfloat16  # the partial buffer's type says how to write it
+        _sparse_attn_ws_kernel[grid](*args, **consts, **fp8_consts, BF16_PARTIAL=bf16_partial, maxnreg=WS_MAXNREG)
     else:
         _sparse_attn_async_kernel[grid](*args, **consts)

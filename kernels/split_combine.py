@@ -81,7 +81,7 @@ def _load_chunk(acc_rows, ml_rows, s0, S, stride_as, stride_ms, head_ok, SC: tl.
     were converted through shared memory or loaded 4 times over (offline SASS)."""
     offs_s = (s0 + tl.arange(0, SC))[None, :, None]
     live = (offs_s < S) & head_ok[:, :, None]
-    a = tl.load(acc_rows[:, None, :] + offs_s * stride_as, mask=live, other=0.0)
+    a = tl.load(acc_rows[:, None, :] + offs_s * stride_as, mask=live, other=0.0).to(tl.float32)
     pair = tl.arange(0, 2)[None, None, :]
     empty = tl.where(pair == 0, float("-inf"), 0.0)  # a masked split: m = -inf, l = 0
     ml = tl.load(ml_rows[:, :, None] + 2 * offs_s * stride_ms + pair, mask=live, other=empty)
@@ -150,13 +150,13 @@ def combine_splits(
     acc: torch.Tensor, ml: torch.Tensor, sink: torch.Tensor, positions: torch.Tensor, inv_freq: torch.Tensor,
     out: torch.Tensor, *, nope: int, pdl: bool = False, tuning: CombineTuning | None = None,
 ) -> None:
-    """acc [n,H,S,D] fp32, ml [n,H,S,2] fp32 (m, l in base 2), sink [H], positions [n], inv_freq
+    """acc [n,H,S,D] fp32 (or bf16: the warp-specialized kernel's), ml [n,H,S,2] fp32 (m, l in base 2), sink [H], positions [n], inv_freq
     [(D-nope)/2] -> out [n,H,D] (bf16, fp16 or fp32, written in place). pdl: launched as a programmatic
     dependent of the launch that wrote acc and ml (waits for it before reading them)."""
     if acc.dim() != 4:
         raise UsageError(f"acc has shape {tuple(acc.shape)}, expected [n, heads, splits, head_dim]")
     n, heads, splits, dim = acc.shape
-    check_dtype("acc", acc, (torch.float32,))
+    check_dtype("acc", acc, (torch.float32, torch.bfloat16))
     check_dtype("ml", ml, (torch.float32,))
     check_dtype("out", out, (torch.bfloat16, torch.float16, torch.float32))
     check_shape("ml", ml, (n, heads, splits, 2))

@@ -29,6 +29,10 @@ SHAPES = sorted({(t.block_e, t.ring, t.ws, rows) for t in GPU_CANDIDATES if t.ri
                  for rows in (("bf16", "fp8", "fp8-pages") if t.ws and t.block_e == 64 else ("bf16",))})
 PAGE_ROWS = 64  # V4's compressed-cache pages: 256 tokens / 4
 ENTRY_SPILL_BYTES = 8  # 4 stored + 4 loaded, see the test
+# the fp8 forms with bf16 partials: 3 thread-index values of the epilogue's addresses, hoisted above the math loop,
+# go to the stack before the loop and around the register re-allocation and come back once after it (SASS of
+# 2026-11-29 under 3.9: 6 STL, 3 LDL.LU, none inside the loop)
+EPILOGUE_SPILL_BYTES = 36
 
 
 def compile_report(block_e: int, ring: int, ws: bool, workdir: str, rows: str = "bf16") -> dict:
@@ -46,9 +50,12 @@ def compile_report(block_e: int, ring: int, ws: bool, workdir: str, rows: str = 
     constants = dict(WIN=128, WINDOW=hopper.WINDOW_RING.value, D=512, BLOCK_H=hopper.BLOCK_H, BLOCK_E=block_e,
                      NUM_BUF=ring, SKIP=0)
     fp8, paged = rows != "bf16", rows == "fp8-pages"
-    if ws:  # 584-byte rows: 8-byte copies; pages: 16-byte copies
-        constants |= dict(FP8=fp8, NOPE=448, ALIGN16=paged, PAGE_ROWS=PAGE_ROWS if paged else 1)
+    if ws:  # 584-byte rows: 8-byte copies; pages: 16-byte copies; partials as launches write them
+        constants |= dict(FP8=fp8, NOPE=448, ALIGN16=paged, PAGE_ROWS=PAGE_ROWS if paged else 1,
+                          BF16_PARTIAL=hopper.BF16_PARTIALS)
     caches = {"win_ptr": "*u8", "comp_ptr": "*u8"} if fp8 else {}
+    if ws and hopper.BF16_PARTIALS:
+        caches["acc_ptr"] = "*bf16"
     sig = {n: "constexpr" if n in constants else caches.get(n) or POINTERS.get(n) or SCALARS.get(n, "i32")
            for n in kernel.arg_names}
     odd = {"stride_wr", "stride_cr"} if fp8 and not paged else set()
@@ -82,8 +89,12 @@ def test_gluon_attention_kernel_compiles_for_hopper_without_spills(block_e, ring
     assert run.returncode == 0, run.stderr[-3000:]
     report = json.loads(run.stdout.strip().splitlines()[-1])
     # Triton 3.9 keeps the copier's thread index on the stack across its register release when it makes 16-byte
-    # copies (one 4-byte store at the partition's entry, one load after: SASS of 2026-11-29); 3.6, the H200's, does not
-    allowed = ENTRY_SPILL_BYTES if rows == "fp8-pages" else 0
+    # copies (one 4-byte store at the partition's entry, one load after: SASS of 2026-11-29); 3.6, the H200's, does not.
+    # With bf16 partials the fp8 forms also park 3 epilogue addresses (EPILOGUE_SPILL_BYTES); never inside the loop.
+    from wholerepo.kernels.sparse_attention_hopper import BF16_PARTIALS
+
+    allowed = (ENTRY_SPILL_BYTES if rows == "fp8-pages" else 0) + (EPILOGUE_SPILL_BYTES if ws and rows != "bf16"
+                                                                    and BF16_PARTIALS else 0)
     assert report["spilled"] <= allowed, f"ptxas spilled {report['spilled']} bytes ({report['registers']} registers)"
     assert report["shared"] <= SHARED_LIMIT
     assert report["wgmma"]

@@ -124,3 +124,12 @@ def test_usage_errors(device):
     with pytest.raises(UsageError, match="tuning"):
         combine_splits(acc, ml, sink, positions, freq, out, nope=96,
                        tuning=CombineTuning(heads=3, dims=128, splits=2, num_warps=1))
+
+
+def test_bf16_partials_combine_as_their_fp32_values(device, assert_rel_close):
+    """The warp-specialized attention writes bf16 partials (round 10): the combine reads them as the fp32 values
+    they hold, so the formula over the rounded partials is matched to fp32 accuracy."""
+    n, heads, splits, dim, nope = 2, 5, 3, 128, 96
+    acc, ml, sink, positions = _partials(n, heads, splits, dim, device, seed=11)
+    args = (acc.bfloat16(), ml, sink, positions, _inv_freq(dim - nope, device), nope)
+    assert_rel_close(_run(*args, torch.float32), torch_combine(acc.bfloat16().float(), *args[1:]), TOL[torch.float32])
