@@ -8,9 +8,9 @@ before tile t's dots, so NUM_BUF-1 tiles are in flight while the tensor cores wo
 
 Two kernels: `_sparse_attn_async_kernel`, where the math warps also issue the copies, and
 `_sparse_attn_ws_kernel` (the default on Hopper, rounds 7-8), where a copier warpgroup of its own
-(`gl.warp_specialize`) feeds the ring through mbarriers. Same inputs and the same fp32 split partials as
-`_sparse_attn_kernel`, so the same combine launch (split_combine.py) finishes the job (sink, split merge,
-inverse RoPE). Scope: bf16 cache rows, and vLLM's fp8 rows (584 bytes apart, or in vLLM's pages: round 9) in the
+(`gl.warp_specialize`) feeds the ring through mbarriers. Same inputs and the same split partials as
+`_sparse_attn_kernel` (fp32; the warp-specialized kernel's in bf16 since round 10, half the bytes to write and
+combine), so the same combine launch (split_combine.py) finishes the job (sink, split merge, inverse RoPE). Scope: bf16 cache rows, and vLLM's fp8 rows (584 bytes apart, or in vLLM's pages: round 9) in the
 warp-specialized form (its copier dequantizes them into the same bf16 slots; round 8), 64 heads per program (wgmma's M), D = 512, 8 math warps:
 S = Q·Kᵀ is split by entry columns and the [64, 512] fp32 accumulator by output columns across the two
 warpgroups (128 registers each), Q stays in shared memory for the whole program.

@@ -1,4 +1,4 @@
-"""Merge of the sparse attention's per-split fp32 partials, with the sink and the inverse RoPE, in Triton.
+"""Merge of the sparse attention's per-split partials (fp32, or bf16), with the sink and the inverse RoPE, in Triton.
 
 out = Σ_s 2^(m_s-M)·acc_s / (Σ_s 2^(m_s-M)·l_s + 2^(sink·log2e - M)), M = max(m_s, sink·log2e), then the
 interleaved pairs (2i, 2i+1) rotated by -pos·freq (pairs below nope/2 have freq 0: unrotated), written in
