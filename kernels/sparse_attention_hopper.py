@@ -560,7 +560,8 @@ def _sparse_attn_ws_kernel(
             ring, q_smem, ready, free, q_ready, q_b, win_ptr + b * stride_wb, comp_ptr + b * stride_cb, ind_b, pos,
             lo, hi, n_tiles, stride_qh, stride_wr, stride_cr, WIN, WINDOW, D, BLOCK_H, BLOCK_E, NUM_BUF, SKIP))],
             [PRODUCER_WARPS], [PRODUCER_REGS])
-    # (storing the partial through shared memory in row-contiguous chunks measured 0.7-0.8 µs slower: call 5)
+    # fp32 partials go straight from the fragment (staged through shared memory they were 0.7-0.8 µs slower: round 7,
+    # call 5); bf16 ones are staged, since straight from the fragment they write half sectors (round 10)
     if not SKIP & SKIP_STORE:
         acc_b = acc_ptr + b * stride_ab + split * stride_as
         _store_partials(acc, m_i, l_rows, acc_b, ml_ptr + b * stride_mb + split * stride_ms, h0, stride_ah, stride_mh,
