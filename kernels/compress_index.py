@@ -19,11 +19,11 @@ import triton.language as tl
 from wholerepo.errors import UsageError
 from wholerepo.kernels._launch import check_power_of_two
 from wholerepo.kernels.compress_kv import (
-    ceil_log2,
     check_compressor_inputs,
     check_slot_mapping,
     check_slots_inside,
     e4m3_bytes,
+    e4m3_scale_exponent,
     pooled_entry,
 )
 from wholerepo.kernels.config import AttentionConfig
@@ -66,10 +66,10 @@ def _compress_index_kernel(
     y_even, y_odd = _hadamard_pairs(ev, od, half, INV_SQRT_D)
     if FP8:
         amax = tl.maximum(tl.max(tl.abs(y_even), axis=0), tl.max(tl.abs(y_odd), axis=0))
-        expo = tl.minimum(tl.maximum(ceil_log2(tl.maximum(amax, 7.888609052210118e-31) / 448.0), -126), 127)
+        expo = e4m3_scale_exponent(amax, -126)  # an fp32 scale: a normal power of two
         inv_scale = tl.exp2(-expo.to(tl.float32))
-        q_even = e4m3_bytes(tl.minimum(tl.maximum(y_even * inv_scale, -448.0), 448.0))
-        q_odd = e4m3_bytes(tl.minimum(tl.maximum(y_odd * inv_scale, -448.0), 448.0))
+        q_even = e4m3_bytes(y_even * inv_scale)
+        q_odd = e4m3_bytes(y_odd * inv_scale)
         if PAGE_ROWS == 0:
             row = out_ptr + dest * stride_o
             scale_at = scale_ptr + dest

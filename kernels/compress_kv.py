@@ -31,10 +31,17 @@ def ceil_log2(x):
 
 
 @triton.jit
+def e4m3_scale_exponent(amax, LOWEST: tl.constexpr):
+    """The power-of-two exponent that brings amax to at most 448 (e4m3's largest), ceil(log2(amax / 448)) in
+    [LOWEST, 127]; amax below 2^-100 counts as 2^-100 (an all-zero block)."""
+    return tl.minimum(tl.maximum(ceil_log2(tl.maximum(amax, 7.888609052210118e-31) / 448.0), LOWEST), 127)
+
+
+@triton.jit
 def e4m3_bytes(x):
-    """e4m3 bytes of x (scaled into [-448, 448]), the magnitude rounded to nearest even in integer steps first, so the conversion
-    only meets values it holds exactly: bit-identical to the GPU's rounding conversion, and right in Triton's CPU
-    interpreter, whose conversion turns 126.2 into 64 when rounding carries into the exponent."""
+    """e4m3 bytes of x, saturating at ±448: the magnitude rounded to nearest even in integer steps first, so the
+    conversion only meets values it holds exactly: bit-identical to the GPU's rounding conversion, and right in
+    Triton's CPU interpreter, whose conversion turns 126.2 into 64 when rounding carries into the exponent."""
     bits = x.to(tl.int32, bitcast=True)
     mag_bits = bits & 0x7FFFFFFF
     mag = mag_bits.to(tl.float32, bitcast=True)
@@ -120,11 +127,11 @@ def _compress_kv_kernel(
         blocks = tl.arange(0, 16)
         in_blk = (blk[None, :] == blocks[:, None]) & (~is_rope)[None, :]
         amax = tl.max(tl.where(in_blk, tl.maximum(tl.abs(ev), tl.abs(od))[None, :], 0.0), axis=1)
-        expo = tl.minimum(tl.maximum(ceil_log2(tl.maximum(amax, 7.888609052210118e-31) / 448.0), -127), 127)
+        expo = e4m3_scale_exponent(amax, -127)  # ue8m0 bytes: exponent + 127
         pair_expo = tl.sum(tl.where(in_blk, expo[:, None], 0), axis=0)
         inv_scale = tl.exp2(-pair_expo.to(tl.float32))
-        q_e = e4m3_bytes(tl.minimum(tl.maximum(ev * inv_scale, -448.0), 448.0))
-        q_o = e4m3_bytes(tl.minimum(tl.maximum(od * inv_scale, -448.0), 448.0))
+        q_e = e4m3_bytes(ev * inv_scale)
+        q_o = e4m3_bytes(od * inv_scale)
         nope = ~is_rope
         tl.store(row + 2 * half, q_e, mask=nope)
         tl.store(row + 2 * half + 1, q_o, mask=nope)

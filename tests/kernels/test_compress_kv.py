@@ -73,6 +73,13 @@ def test_e4m3_bytes_round_to_nearest_even_as_torch_does(device):
     _e4m3_kernel[(points.numel() // 256,)](points, got, BLOCK=256)
     want = points.to(torch.float8_e4m3fn).view(torch.uint8)
     assert torch.equal(got, want), f"{(got != want).sum().item()} values differ, first at {points[got != want][:4]}"
+    # past e4m3's largest finite value it saturates to ±448 (the callers pass scaled values unclamped)
+    big = torch.tensor([448.5, 470.0, 1000.0, 1e30, float("inf")])
+    big = torch.nn.functional.pad(torch.cat([big, -big]), (0, 246)).to(device)
+    sat = torch.empty(256, dtype=torch.uint8, device=device)
+    _e4m3_kernel[(1,)](big, sat, BLOCK=256)
+    want_sat = torch.tensor([448.0] * 5 + [-448.0] * 5).to(torch.float8_e4m3fn).view(torch.uint8).to(device)
+    assert torch.equal(sat[:10], want_sat)
 
 
 def _slot_cache_case(cfg, layout, page_rows, device, n, seed):
