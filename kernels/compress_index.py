@@ -16,7 +16,6 @@ import torch
 import triton
 import triton.language as tl
 
-from wholerepo.errors import UsageError
 from wholerepo.kernels._launch import check_power_of_two
 from wholerepo.kernels.compress_kv import (
     check_compressor_inputs,
@@ -27,6 +26,7 @@ from wholerepo.kernels.compress_kv import (
     pooled_entry,
 )
 from wholerepo.kernels.config import AttentionConfig
+from wholerepo.kernels.index_topk import check_index_pages
 
 VLLM_INDEX_PAGE_ROWS = 64  # keys per page of vLLM's indexer cache
 
@@ -139,12 +139,7 @@ def insert_index_keys(
     di = icfg.head_dim
     check_slot_mapping(slot_mapping, n)
     check_power_of_two("page_rows", page_rows)
-    need = page_rows * (di + 4)
-    if (pool.dim() != 2 or pool.dtype != torch.uint8 or pool.shape[1] < need or pool.shape[1] % 4
-            or pool.stride(1) != 1 or pool.stride(0) % 4 or pool.data_ptr() % 4):
-        raise UsageError(f"pool must be vLLM's indexer pages: [pages, >= {need}] uint8, pages a multiple of 4 bytes "
-                         f"apart ({page_rows} keys of {di} e4m3 bytes, then their fp32 scales): "
-                         "allocate it as reference.page_index_keys lays it out")
+    check_index_pages("pool", pool, page_rows, di)
     check_slots_inside(slot_mapping, pool.shape[0] * page_rows)
     if n:
         _launch((kv, score, ape, norm_weight, inv_freq), cfg, n, pool, pool.view(torch.float32), slot_mapping, True,

@@ -286,6 +286,18 @@ def index_topk(
                             scales_stride_b=_scale_stride(key_scales))
 
 
+def check_index_pages(name: str, pool: torch.Tensor, page_rows: int, di: int) -> None:
+    """A pool of vLLM's indexer pages as the kernels address it: [pages, page_bytes] uint8, each page page_rows keys'
+    di e4m3 bytes then their fp32 scales, read through an fp32 view (so sizes, strides and address in 4-byte units).
+    Shared by the reader (index_topk_paged) and the writer (compress_index.insert_index_keys)."""
+    need = page_rows * (di + 4)
+    if (pool.dim() != 2 or pool.dtype != torch.uint8 or pool.shape[1] < need or pool.shape[1] % 4
+            or pool.stride(1) != 1 or pool.stride(0) % 4 or pool.data_ptr() % 4):
+        raise UsageError(f"{name} must be vLLM's indexer pages: [pages, >= {need}] uint8, pages a multiple of 4 bytes "
+                         f"apart ({page_rows} keys of {di} e4m3 bytes, then their fp32 scales): "
+                         "lay them out as reference.page_index_keys does")
+
+
 def index_topk_paged(
     q: torch.Tensor, weights: torch.Tensor, key_pages: torch.Tensor, block_table: torch.Tensor,
     positions: torch.Tensor, topk: int, ratio: int,
@@ -298,12 +310,7 @@ def index_topk_paged(
     check_dtype("key_pages", key_pages, (torch.uint8,))
     check_dtype("block_table", block_table, (torch.int32, torch.int64))
     check_dtype("positions", positions, (torch.int32, torch.int64))
-    di = q.shape[2]
-    need = SCORE_TILE * (di + 4)
-    if key_pages.dim() != 2 or key_pages.shape[1] < need or key_pages.stride(0) % 4 or key_pages.stride(1) != 1:
-        raise UsageError(f"key_pages must be [pages, >= {need}] uint8 pages a multiple of 4 bytes apart "
-                         f"({SCORE_TILE} keys of {di} e4m3 bytes, then their fp32 scales): "
-                         "build them with reference.page_index_keys")
+    check_index_pages("key_pages", key_pages, SCORE_TILE, q.shape[2])
     if block_table.dim() != 2 or block_table.shape[0] != q.shape[0] or block_table.stride(1) != 1:
         raise UsageError(f"block_table must be [{q.shape[0]}, blocks] with contiguous rows")
     check_last_contiguous("q", q)
