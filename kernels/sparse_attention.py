@@ -299,12 +299,12 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
         q, (win, comp), heads, block_h, dim, window, win_mod, NO_WRAP, t.block_e, ws=t.ws, nope=cfg.nope_dim,
         scale_block=cfg.scale_block, page_rows=page_rows) else 0
     pdl = use_pdl(q) and not ring
+    # the warp-specialized kernel writes bf16 partials through its ring, which must hold block_h rows
+    bf16 = hopper.BF16_PARTIALS and ring and t.ws and block_h <= ring * t.block_e
     step = max(1, ACC_BYTES // (heads * splits * dim * 4))
     for lo in range(0, rows, step):
         hi = min(lo + step, rows)
         n = hi - lo
-        # the warp-specialized kernel writes bf16 partials through its ring, which must hold block_h rows
-        bf16 = hopper.BF16_PARTIALS and ring and t.ws and block_h <= ring * t.block_e
         acc = torch.empty(n, heads, splits, dim, device=q.device, dtype=torch.bfloat16 if bf16 else torch.float32)
         ml = torch.empty(n, heads, splits, 2, device=q.device, dtype=torch.float32)
         wbase = wargs if shared_win else (win[lo:hi], *_cache_args(win[lo:hi], cfg, False, page_rows)[1:])
