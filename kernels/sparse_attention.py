@@ -23,6 +23,7 @@ from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
 
 from wholerepo.errors import UsageError
 from wholerepo.kernels import sparse_attention_hopper as hopper
+from wholerepo.kernels import sparse_attention_seesaw as seesaw
 from wholerepo.kernels._launch import (
     check_dtype,
     check_last_contiguous,
@@ -53,6 +54,8 @@ class AttnTuning:
     ring: int = 0  # > 0: on Hopper, the Gluon kernel with this many cp.async ring slots (bf16 rows; fp8 with ws)
     ws: bool = False  # with ring > 0: its warp-specialized form (a copier warpgroup feeds the two math ones; it
     # also takes vLLM's fp8 rows, dequantizing them into the same bf16 slots)
+    seesaw: bool = False  # with ws, 64-entry tiles and 2 slots: bf16 rows take sparse_attention_seesaw.py's kernel
+    # (the math warpgroups on alternate tiles); fp8 rows stay with the warp-specialized one
 
 
 # Block shapes the H200 sweep (bench/kernels.py --sweep) picks among; the GPU tests check every one.
@@ -76,6 +79,7 @@ GPU_CANDIDATES = (
     AttnTuning(64, 32, 8, 2, min_tiles=2, ring=2, ws=True),
     AttnTuning(64, 64, 8, 2, min_tiles=1, ring=2, ws=True),
     AttnTuning(64, 32, 8, 2, min_tiles=1, ring=2, ws=True),
+    AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=2, ring=2, ws=True, seesaw=True),
 )
 BUSY_HEAD_ROWS = 32 * 64  # query-heads in a launch from which long splits pay (batch 32 x 64 heads)
 
@@ -301,6 +305,7 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
     pdl = use_pdl(q) and not ring
     # the warp-specialized kernel writes bf16 partials through its ring, which must hold block_h rows
     bf16 = hopper.BF16_PARTIALS and ring and t.ws and block_h <= ring * t.block_e
+    seesaw_kernel = bool(bf16 and t.seesaw and not wargs[4] and t.block_e == 64 and ring == 2)
     step = max(1, ACC_BYTES // (heads * splits * dim * 4))
     for lo in range(0, rows, step):
         hi = min(lo + step, rows)
@@ -311,14 +316,17 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
         cbase = cargs if shared_comp else (comp[lo:hi], *_cache_args(comp[lo:hi], cfg, False, page_rows)[1:])
         strides = (q.stride(0), q.stride(1), wargs[2], wargs[3], cargs[2], cargs[3], indices.stride(0),
                    acc.stride(0), acc.stride(1), acc.stride(2), ml.stride(0), ml.stride(1), ml.stride(2))
-        if ring:
-            hopper.launch((n * per_row, splits), (
-                q[lo:hi], wbase[0], cbase[0], indices[lo:hi], positions[lo:hi], acc, ml,
-                heads, n_comp, split_len, win_mod, cfg.softmax_scale * LOG2E, *strides,
-            ), window=window, window_mode=window_mode, dim=dim, block_e=t.block_e, num_buf=ring, ws=t.ws,
-                fp8=wargs[4], nope=cfg.nope_dim, page_rows=page_rows, align16=all(
-                    c.stride(-2) % 16 == 0 and c.data_ptr() % 16 == 0 for c in (win, comp))
-                and (page_rows == 1 or cfg.fp8_data_bytes % 16 == 0))
+        gluon_args = (q[lo:hi], wbase[0], cbase[0], indices[lo:hi], positions[lo:hi], acc, ml, heads, n_comp,
+                      split_len, win_mod, cfg.softmax_scale * LOG2E, *strides)
+        if seesaw_kernel:
+            seesaw.launch((n * per_row, splits), gluon_args, window=window, window_mode=window_mode, dim=dim,
+                          block_e=t.block_e)
+        elif ring:
+            hopper.launch((n * per_row, splits), gluon_args, window=window, window_mode=window_mode, dim=dim,
+                          block_e=t.block_e, num_buf=ring, ws=t.ws, fp8=wargs[4], nope=cfg.nope_dim,
+                          page_rows=page_rows, align16=all(
+                              c.stride(-2) % 16 == 0 and c.data_ptr() % 16 == 0 for c in (win, comp))
+                          and (page_rows == 1 or cfg.fp8_data_bytes % 16 == 0))
         else:
             _sparse_attn_kernel[(n * per_row, splits)](
                 q[lo:hi], wbase[0], wbase[1], cbase[0], cbase[1], indices[lo:hi], positions[lo:hi], acc, ml,

@@ -35,33 +35,38 @@ ENTRY_SPILL_BYTES = 8  # 4 stored + 4 loaded, see the test
 EPILOGUE_SPILL_BYTES = 36
 
 
-def compile_report(block_e: int, ring: int, ws: bool, workdir: str, rows: str = "bf16") -> dict:
-    """Compile one shape of the Gluon kernel for sm_90 (every pointer and stride 16-divisible, as launches
-    are, but 584-byte fp8 row strides) and run ptxas -v on its PTX: registers, spilled bytes, shared bytes, and
-    which instructions it has."""
+def compile_report(block_e: int, ring: int, ws: bool, workdir: str, rows: str = "bf16", seesaw: bool = False) -> dict:
+    """Compile one shape of the Gluon kernel (seesaw: sparse_attention_seesaw's) for sm_90 (every pointer and
+    stride 16-divisible, as launches are, but 584-byte fp8 row strides) and run ptxas -v on its PTX: registers,
+    spilled bytes, shared bytes, and which instructions it has."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.backends.nvidia.compiler import get_ptxas
     from triton.experimental.gluon._runtime import GluonASTSource
 
     from wholerepo.kernels import sparse_attention_hopper as hopper
+    from wholerepo.kernels import sparse_attention_seesaw as seesaw_mod
 
-    kernel = hopper._sparse_attn_ws_kernel if ws else hopper._sparse_attn_async_kernel
-    constants = dict(WIN=128, WINDOW=hopper.WINDOW_RING.value, D=512, BLOCK_H=hopper.BLOCK_H, BLOCK_E=block_e,
-                     NUM_BUF=ring, SKIP=0)
+    kernel = (seesaw_mod._sparse_attn_seesaw_kernel if seesaw else hopper._sparse_attn_ws_kernel if ws
+              else hopper._sparse_attn_async_kernel)
+    constants = dict(WIN=128, WINDOW=hopper.WINDOW_RING.value, D=512, BLOCK_H=hopper.BLOCK_H, BLOCK_E=block_e, SKIP=0)
+    if not seesaw:
+        constants["NUM_BUF"] = ring
     fp8, paged = rows != "bf16", rows == "fp8-pages"
-    if ws:  # 584-byte rows: 8-byte copies; pages: 16-byte copies; partials as launches write them
+    if ws and not seesaw:  # 584-byte rows: 8-byte copies; pages: 16-byte copies; partials as launches write them
         constants |= dict(FP8=fp8, NOPE=448, ALIGN16=paged, PAGE_ROWS=PAGE_ROWS if paged else 1,
                           BF16_PARTIAL=hopper.BF16_PARTIALS)
     caches = {"win_ptr": "*u8", "comp_ptr": "*u8"} if fp8 else {}
-    if ws and hopper.BF16_PARTIALS:
+    if seesaw or ws and hopper.BF16_PARTIALS:
         caches["acc_ptr"] = "*bf16"
     sig = {n: "constexpr" if n in constants else caches.get(n) or POINTERS.get(n) or SCALARS.get(n, "i32")
            for n in kernel.arg_names}
     odd = {"stride_wr", "stride_cr"} if fp8 and not paged else set()
+    odd.add("zero")  # the seesaw kernel's run-time 0 (not specialized)
     attrs = {(kernel.arg_names.index(n),): [["tt.divisibility", 16]] for n, t in sig.items()
              if t not in ("constexpr", "fp32") and n not in odd}
-    options = {"num_warps": hopper.NUM_WARPS, **({"maxnreg": hopper.WS_MAXNREG} if ws else {})}
+    options = ({"num_warps": seesaw_mod.MATH_WARPS.value, "maxnreg": seesaw_mod.MAXNREG} if seesaw else
+               {"num_warps": hopper.NUM_WARPS, **({"maxnreg": hopper.WS_MAXNREG} if ws else {})})
     compiled = triton.compile(GluonASTSource(kernel, sig, constexprs=constants, attrs=attrs),
                               target=GPUTarget("cuda", 90, 32), options=options)
     ptx = compiled.asm["ptx"]
@@ -99,3 +104,18 @@ def test_gluon_attention_kernel_compiles_for_hopper_without_spills(block_e, ring
     assert report["shared"] <= SHARED_LIMIT
     assert report["wgmma"]
     assert report["setmaxnreg"] == bool(ws)
+
+
+def test_gluon_seesaw_kernel_compiles_for_hopper_without_spills(tmp_path):
+    """The seesaw kernel (sparse_attention_seesaw.py, bf16 rows, 64-entry tiles, two slots): no spilled bytes
+    (round 7's form spilled 560 bytes and lost to the warp-specialized kernel), shared memory fits a block, wgmma
+    dots, and register re-allocation between its three partitions."""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    call = (f"import json, runpy; f = runpy.run_path({__file__!r})['compile_report']; "
+            f"print(json.dumps(f(64, 2, True, {str(tmp_path)!r}, 'bf16', True)))")
+    run = subprocess.run([sys.executable, "-c", call], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert report["spilled"] == 0, f"ptxas spilled {report['spilled']} bytes ({report['registers']} registers)"
+    assert report["shared"] <= SHARED_LIMIT
+    assert report["wgmma"] and report["setmaxnreg"]

@@ -310,12 +310,13 @@ def test_pages_that_are_not_fp8_pages_are_refused_with_a_hint(tiny, device, smal
 RING = [t for t in kern.GPU_CANDIDATES if t.ring]
 # (tuning, fp8 rows): every ring tuning with bf16 rows; the warp-specialized 64-entry ones (the fp8 copier's
 # in-place plan is for 64-row slots) with vLLM's fp8 rows as well
-RING_ROWS = [(t, False) for t in RING] + [(t, True) for t in RING if t.ws and t.block_e == 64]
+RING_ROWS = [(t, False) for t in RING] + [(t, True) for t in RING if t.ws and t.block_e == 64 and not t.seesaw]
 RING_IDS = [f"{t}-{'fp8' if fp8 else 'bf16'}" for t, fp8 in RING_ROWS]
 
 
-@pytest.mark.parametrize("ws", [False, True], ids=["ring", "warp-specialized"])
-def test_ring_request_where_the_gluon_kernel_cannot_run_uses_the_triton_kernel(ws, tiny, device, small_dtype,
+@pytest.mark.parametrize(("ws", "seesaw"), [(False, False), (True, False), (True, True)],
+                         ids=["ring", "warp-specialized", "seesaw"])
+def test_ring_request_where_the_gluon_kernel_cannot_run_uses_the_triton_kernel(ws, seesaw, tiny, device, small_dtype,
                                                                                assert_rel_close):
     """A ring tuning off Hopper (here the CPU interpreter, 16-head blocks) must still give the reference's
     answer: the launch falls back to the Triton kernel with the same split."""
@@ -323,7 +324,7 @@ def test_ring_request_where_the_gluon_kernel_cannot_run_uses_the_triton_kernel(w
     inp = make_decode_inputs(cfg, 2, 300, device=device, dtype=small_dtype, seed=5, ragged=True)
     idx = _indices(inp, cfg)
     args = (inp.q, inp.window_kv, inp.comp_kv, idx, inp.positions, inp.sink, inp.inv_freq, cfg)
-    tuning = kern.AttnTuning(block_h=16, block_e=16, num_warps=4, target_programs=8, ring=2, ws=ws)
+    tuning = kern.AttnTuning(block_h=16, block_e=16, num_warps=4, target_programs=8, ring=2, ws=ws, seesaw=seesaw)
     got = kern.sparse_attention(*args, tuning=tuning, out=torch.full_like(inp.q, float("nan")))
     assert_rel_close(got, ref.sparse_attention(*args), TOL[small_dtype])
 
@@ -343,6 +344,30 @@ def test_hopper_ring_kernel_matches_reference(tuning, fp8, name, ratio, batch, c
                             nope=cfg.nope_dim, scale_block=cfg.scale_block), \
         "this test must run the Gluon kernel, not the fallback"
     got = kern.sparse_attention(*args, tuning=tuning, out=torch.full_like(inp.q, float("nan")))
+    assert_rel_close(got, ref.sparse_attention(*args), TOL[torch.bfloat16])
+
+
+SEESAW = next(t for t in kern.GPU_CANDIDATES if t.seesaw)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("min_tiles", [1, 2, 3, 9])
+@pytest.mark.parametrize(("name", "batch", "context"), [("pro", 32, 1 << 20), ("flash", 5, 131072 + 300),
+                                                        ("pro", 3, 100)])
+def test_hopper_seesaw_kernel_matches_reference(min_tiles, name, batch, context, assert_rel_close):
+    """The seesaw kernel (sparse_attention_seesaw.py) with splits of odd and even tile counts (an odd count pairs
+    its last tile with a masked one), windows that start before position 0 and -1 indices: the reference's
+    answer, and the seesaw kernel is what ran."""
+    from wholerepo.kernels import sparse_attention_seesaw as seesaw
+
+    cfg = AttentionConfig.from_name(name)
+    inp = make_decode_inputs(cfg, batch, context, device="cuda", seed=batch + min_tiles, ragged=True)
+    idx = _indices(inp, cfg)
+    args = (inp.q, inp.window_kv, inp.comp_kv, idx, inp.positions, inp.sink, inp.inv_freq, cfg)
+    tuning = kern.AttnTuning(**{**{f: getattr(SEESAW, f) for f in SEESAW.__slots__}, "min_tiles": min_tiles})
+    seesaw._sparse_attn_seesaw_kernel.device_caches.clear()
+    got = kern.sparse_attention(*args, tuning=tuning, out=torch.full_like(inp.q, float("nan")))
+    assert any(cache[0] for cache in seesaw._sparse_attn_seesaw_kernel.device_caches.values()), "it did not launch"
     assert_rel_close(got, ref.sparse_attention(*args), TOL[torch.bfloat16])
 
 

@@ -1,0 +1,312 @@
+"""Sparse MQA decode attention for Hopper with a "seesaw" schedule (round 11), in Gluon: the warp-specialized
+kernel's work (sparse_attention_hopper.py), with the two math warpgroups taking alternate tiles.
+
+Why: in the warp-specialized kernel both math warpgroups work on every tile (S split by entry columns, the
+accumulator by output dims), so each tile's row max and P cross the two warpgroups through shared memory and two
+barriers, the tensor cores idle during every softmax (ncu, round 7: 34% of stalls at CTA barriers), and both
+warpgroups read all of Q for their halves of S (192 KB of shared-memory reads a tile for QK). Here, as in
+FlashMLA's dense decode kernel (one [64, 512] accumulator per SM, split into halves O_L and O_R by output dims):
+
+- the lead warpgroup (O_L) computes the whole S of the even tile a of each pair, the follow warpgroup (O_R) that of
+  the odd tile b, so a row max never crosses warpgroups and Q is read once a tile;
+- the lead publishes P_a and its running max m_a; the follow's softmax of b runs against m_b = max(m_a, its row
+  max) while the lead's P_a·V_a[:, L] occupies the tensor cores; the follow publishes P_b and m_b;
+- each warpgroup adds both tiles to its half: its own P from registers (wgmma with A in registers), the other's
+  from shared memory, rescaling its half between the two products.
+
+The ring has two 64-entry slots (Q and two slots fill the 227 KB): slot 0 always holds tile a, slot 1 tile b.
+Each slot is handed over in two halves of 256 dims (ready and free barriers per half), so the copy of the next
+pair's tile a starts as soon as its first half is free, not when the whole pair is done:
+slot 0's lower half is read by the lead only (QK, P_a·V_a[:, L]); its upper half by the lead's QK and the
+follow's P_a·V_a[:, R]; slot 1's lower half by the follow's QK and the lead's P_b·V_b[:, L]; its upper half by
+the follow only.
+
+A split's partial is written as the warp-specialized kernel's (bf16 [64, 512] plus (max, denominator) in base 2),
+so split_combine.py finishes the job. bf16 rows only (fp8 rows take the warp-specialized kernel).
+An odd tile count gets a masked, zero-filled last tile b (its product adds nothing).
+"""
+
+from __future__ import annotations
+
+from triton.experimental import gluon
+from triton.experimental.gluon import language as gl
+from triton.experimental.gluon.language.nvidia.ampere import async_copy
+from triton.experimental.gluon.language.nvidia.hopper import (
+    fence_async_shared,
+    mbarrier,
+    warpgroup_mma,
+    warpgroup_mma_wait,
+)
+
+from wholerepo.kernels.sparse_attention_hopper import (
+    PRODUCER_REGS,
+    PRODUCER_WARPS,
+    SKIP_COPY,
+    _async_load,
+    _copy_q,
+    _cta_barrier,
+    _entry_live,
+    _entry_rows,
+    _program_work,
+)
+
+MATH_WARPS = gl.constexpr(4)  # each math warpgroup: the launch's num_warps is the lead's (the default partition)
+FOLLOW_REGS = gl.constexpr(232)  # the lead gets what is left: (MAXNREG * 12 warps - 4 * (232 + 40)) / 4 = 232
+MAXNREG = 168  # 65,536 registers over 12 warps at launch
+HALF_SLOTS = gl.constexpr(4)  # ready/free barriers: (slot 0, dims 0-255), (slot 0, 256-511), (slot 1, 0-255), (slot 1, 256-511)
+
+
+@gluon.jit
+def _issue_half(slot, half: gl.constexpr, win_b, comp_b, is_win, row, valid, stride_wr, stride_cr, HD: gl.constexpr,
+                layout: gl.constexpr):
+    """Start the copy of dims half*HD..half*HD+HD-1 of one tile's rows into that half of `slot` (masked entries
+    zero-filled)."""
+    base = gl.where(is_win, win_b + row * stride_wr, comp_b + row * stride_cr) + half * HD
+    offs_d = gl.arange(0, HD, layout=gl.SliceLayout(0, layout))
+    ptrs = gl.max_contiguous(gl.multiple_of(base[:, None] + offs_d[None, :], [1, 16]), [1, 8])
+    _async_load(slot.slice(half * HD, HD, dim=1), ptrs, mask=valid[:, None])
+
+
+@gluon.jit
+def _seesaw_copier(ring, q_smem, ready, free, q_ready, q_b, win_b, comp_b, ind_b, pos, lo, hi, n_tiles, stride_qh,
+                   stride_wr, stride_cr, WIN: gl.constexpr, WINDOW: gl.constexpr, D: gl.constexpr,
+                   BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr, SKIP: gl.constexpr):
+    """Copy partition: Q, then tile t into slot t % 2, each half once its `free` barrier passes (every copier
+    thread arrives on the half's `ready` when its copies land)."""
+    copy_layout: gl.constexpr = gl.BlockedLayout([1, 8], [4, 8], [gl.num_warps(), 1], [1, 0])
+    rows_layout: gl.constexpr = gl.SliceLayout(1, copy_layout)
+    _copy_q(q_smem, q_ready, q_b, stride_qh, BLOCK_H, D, copy_layout, SKIP)
+    for t in range(n_tiles):
+        s = t % 2
+        is_win, row, valid = _entry_rows(lo + t * BLOCK_E, hi, pos, ind_b, WIN, WINDOW, BLOCK_E, rows_layout)
+        phase = ((t // 2) & 1) ^ 1  # a fresh barrier passes phase 1 at once
+        for half in gl.static_range(2):
+            mbarrier.wait(free.index(2 * s + half), phase)
+            if not SKIP & SKIP_COPY:
+                _issue_half(ring.index(s), half, win_b, comp_b, is_win, row, valid, stride_wr, stride_cr, D // 2,
+                            copy_layout)
+            async_copy.mbarrier_arrive(ready.index(2 * s + half), increment_count=False)
+
+
+@gluon.jit
+def _qk(q_smem, kv, ready, first: gl.constexpr, phase, s_init, D: gl.constexpr):
+    """S = Q·Kᵀ of the tile in `kv`, its lower 256 dims issued as soon as they land, the upper ones after."""
+    HD: gl.constexpr = D // 2
+    mbarrier.wait(ready.index(first), phase)
+    fence_async_shared()  # cp.async wrote through the generic proxy, wgmma reads through the async one
+    s = warpgroup_mma(q_smem.slice(0, HD, dim=1), kv.slice(0, HD, dim=1).permute((1, 0)), s_init, use_acc=False,
+                      is_async=True)
+    mbarrier.wait(ready.index(first + 1), phase)
+    fence_async_shared()
+    s = warpgroup_mma(q_smem.slice(HD, HD, dim=1), kv.slice(HD, HD, dim=1).permute((1, 0)), s, is_async=True)
+    return warpgroup_mma_wait(num_outstanding=0, deps=(s,))
+
+
+@gluon.jit
+def _finite(m):
+    """A running max with -inf (nothing live yet) as 0, so exp2 of differences stays finite."""
+    return gl.where(m == float("-inf"), 0.0, m)
+
+
+@gluon.jit
+def _publish(p_buf, m_buf, p, m, bar):
+    """P (bf16) and the running max into shared memory for the other warpgroup, then one arrive on `bar` once
+    every thread of this warpgroup has written (and fenced P for the other's wgmma)."""
+    p_buf.store(p)
+    m_buf.store(m)
+    fence_async_shared()
+    _cta_barrier()  # inside a partition: this warpgroup's warps only
+    mbarrier.arrive(bar, count=1)
+
+
+@gluon.jit
+def _seesaw_lead(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_ready, b_ready, done, ind_b, pos, lo,
+                 hi, n_pairs, scale_log2, zero, WIN: gl.constexpr, WINDOW: gl.constexpr, D: gl.constexpr,
+                 BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr):
+    """Lead warpgroup (output dims 0..D/2-1, the default partition): per pair, S of tile a, its softmax against the
+    running max, P_a and m_a published; O_L·alpha + P_a·V_a[:, L] (P_a from registers) while the follow scores
+    tile b; then, on P_b and m_b, O_L·beta + P_b·V_b[:, L]. Returns O_L, the final max and the whole denominator."""
+    s_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
+                                                       instr_shape=[16, BLOCK_E, 16])
+    o_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
+                                                       instr_shape=[16, D // 2, 16])
+    p_operand: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_layout, k_width=2)
+    rows: gl.constexpr = gl.SliceLayout(1, s_layout)
+    o_rows: gl.constexpr = gl.SliceLayout(1, o_layout)
+    HD: gl.constexpr = D // 2
+    m = gl.full([BLOCK_H], float("-inf"), gl.float32, layout=rows)
+    den = gl.zeros([BLOCK_H], gl.float32, layout=rows)
+    acc = gl.zeros([BLOCK_H, HD], gl.float32, layout=o_layout)
+    s_init = gl.zeros([BLOCK_H, BLOCK_E], gl.float32, layout=s_layout)
+    mbarrier.wait(q_ready, 0)
+    for j in range(n_pairs):
+        phase = j & 1
+        # a run-time zero index: loop-invariant slots let the compiler hoist all 32 QK steps' wgmma descriptors
+        # out of the loop, and ptxas spilled them (round 7)
+        kv_a = ring.index(j * zero)
+        kv_b = ring.index(1 + j * zero)
+        q = q_smem.index(j * zero)
+        _, _, live = _entry_live(lo + 2 * j * BLOCK_E, hi, pos, ind_b, WIN, WINDOW, BLOCK_E, gl.SliceLayout(0, s_layout))
+        s = _qk(q, kv_a, ready, 0, phase, s_init, D)
+        async_copy.mbarrier_arrive(free.index(1), increment_count=False)  # slot 0's upper half: the lead's QK is done
+        s = gl.where(live[None, :], s * scale_log2, float("-inf"))
+        m_a = gl.maximum(m, gl.max(s, axis=1))
+        m_a_fin = _finite(m_a)
+        p = gl.exp2(s - m_a_fin[:, None])
+        alpha = gl.exp2(m - m_a_fin)
+        den = den * alpha + gl.sum(p, axis=1)
+        p16 = p.to(gl.bfloat16)
+        _publish(p_smem.index(0), m_smem.index(0), p16, m_a, a_ready)
+        acc = acc * gl.convert_layout(alpha, o_rows)[:, None]
+        acc = warpgroup_mma(gl.convert_layout(p16, p_operand), kv_a.slice(0, HD, dim=1), acc, is_async=True)
+        mbarrier.wait(b_ready, phase)
+        m_b = m_smem.index(1).load(rows)
+        acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
+        async_copy.mbarrier_arrive(free.index(0), increment_count=False)  # slot 0's lower half: the lead is done
+        beta = gl.exp2(m_a - _finite(m_b))  # (running maxima as they are, -inf included: exp2 gives 0)
+        den = den * beta
+        acc = acc * gl.convert_layout(beta, o_rows)[:, None]
+        fence_async_shared()
+        acc = warpgroup_mma(p_smem.index(1), kv_b.slice(0, HD, dim=1), acc, is_async=True)
+        acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
+        async_copy.mbarrier_arrive(free.index(2), increment_count=False)  # slot 1's lower half: P_b·V_b[:, L] is done
+        m = m_b
+    mbarrier.wait(done, 0)  # the follow's denominator
+    return acc, m, den + l_smem.load(rows)
+
+
+@gluon.jit
+def _seesaw_follow(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_ready, b_ready, done, ind_b, pos,
+                   lo, hi, n_pairs, scale_log2, zero, acc_b, h0, stride_ah, WIN: gl.constexpr, WINDOW: gl.constexpr,
+                   D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr):
+    """Follow warpgroup (output dims D/2..D-1): per pair, S of tile b; on m_a, its softmax against
+    m_b = max(m_a, its row max), P_b and m_b published; O_R·alpha + P_a·V_a[:, R] (P_a from shared memory), then
+    O_R·beta + P_b·V_b[:, R] (P_b from registers). Writes its half of the partial (bf16) and hands its
+    denominator to the lead."""
+    s_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
+                                                       instr_shape=[16, BLOCK_E, 16])
+    o_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
+                                                       instr_shape=[16, D // 2, 16])
+    p_operand: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_layout, k_width=2)
+    rows: gl.constexpr = gl.SliceLayout(1, s_layout)
+    o_rows: gl.constexpr = gl.SliceLayout(1, o_layout)
+    HD: gl.constexpr = D // 2
+    m = gl.full([BLOCK_H], float("-inf"), gl.float32, layout=rows)
+    den = gl.zeros([BLOCK_H], gl.float32, layout=rows)
+    acc = gl.zeros([BLOCK_H, HD], gl.float32, layout=o_layout)
+    s_init = gl.zeros([BLOCK_H, BLOCK_E], gl.float32, layout=s_layout)
+    mbarrier.wait(q_ready, 0)
+    for j in range(n_pairs):
+        phase = j & 1
+        kv_a = ring.index(j * zero)
+        kv_b = ring.index(1 + j * zero)
+        q = q_smem.index(j * zero)
+        _, _, live = _entry_live(lo + (2 * j + 1) * BLOCK_E, hi, pos, ind_b, WIN, WINDOW, BLOCK_E,
+                                 gl.SliceLayout(0, s_layout))
+        s = _qk(q, kv_b, ready, 2, phase, s_init, D)
+        async_copy.mbarrier_arrive(free.index(2), increment_count=False)  # slot 1's lower half: the follow's QK is done
+        s = gl.where(live[None, :], s * scale_log2, float("-inf"))
+        mbarrier.wait(a_ready, phase)
+        m_a = m_smem.index(0).load(rows)
+        alpha = gl.exp2(m - _finite(m_a))
+        m_b = gl.maximum(m_a, gl.max(s, axis=1))
+        m_b_fin = _finite(m_b)
+        p = gl.exp2(s - m_b_fin[:, None])
+        beta = gl.exp2(m_a - m_b_fin)
+        p16 = p.to(gl.bfloat16)
+        _publish(p_smem.index(1), m_smem.index(1), p16, m_b, b_ready)
+        den = den * alpha * beta + gl.sum(p, axis=1)
+        acc = acc * gl.convert_layout(alpha, o_rows)[:, None]
+        fence_async_shared()
+        acc = warpgroup_mma(p_smem.index(0), kv_a.slice(HD, HD, dim=1), acc, is_async=True)
+        acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
+        async_copy.mbarrier_arrive(free.index(1), increment_count=False)  # slot 0's upper half: P_a·V_a[:, R] is done
+        acc = acc * gl.convert_layout(beta, o_rows)[:, None]
+        acc = warpgroup_mma(gl.convert_layout(p16, p_operand), kv_b.slice(HD, HD, dim=1), acc, is_async=True)
+        acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
+        async_copy.mbarrier_arrive(free.index(3), increment_count=False)  # slot 1's upper half: the follow is done
+        m = m_b
+    # Q is idle once both warpgroups are past their last QK (the follow's last products waited on the lead's P_a,
+    # published after the lead's last QK): its upper half stages this half of the partial
+    _store_half(acc, q_smem.index(0).slice(HD, HD, dim=1), acc_b, h0, HD, stride_ah, BLOCK_H, HD)
+    l_smem.store(den)
+    _cta_barrier()
+    mbarrier.arrive(done, count=1)
+
+
+@gluon.jit
+def _store_half(acc, stage, acc_b, h0, d0, stride_ah, BLOCK_H: gl.constexpr, HD: gl.constexpr):
+    """Half of the accumulator (dims d0..d0+HD-1) as bf16 through shared memory, read back 16 bytes a thread so
+    each warp writes 512 contiguous bytes of a row (as sparse_attention_hopper._store_bf16_partial)."""
+    RB: gl.constexpr = 16
+    io: gl.constexpr = gl.BlockedLayout([1, 8], [1, 32], [gl.num_warps(), 1], [1, 0])
+    stage.store(acc.to(gl.bfloat16))
+    _cta_barrier()
+    rows = gl.arange(0, RB, layout=gl.SliceLayout(1, io))
+    cols = d0 + gl.arange(0, HD, layout=gl.SliceLayout(0, io))
+    for c in gl.static_range(BLOCK_H // RB):
+        chunk = stage.slice(c * RB, RB, dim=0).load(io)
+        gl.store(acc_b + (h0 + c * RB + rows)[:, None] * stride_ah + cols[None, :], chunk)
+
+
+@gluon.jit(do_not_specialize=["zero"])
+def _sparse_attn_seesaw_kernel(
+    q_ptr, win_ptr, comp_ptr, ind_ptr, pos_ptr, acc_ptr, ml_ptr,
+    H, K, split_len, win_mod, scale_log2,
+    stride_qb, stride_qh, stride_wb, stride_wr, stride_cb, stride_cr, stride_ib,
+    stride_ab, stride_ah, stride_as, stride_mb, stride_mh, stride_ms, zero,
+    WIN: gl.constexpr, WINDOW: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr,
+    SKIP: gl.constexpr,
+):
+    """One program: BLOCK_H heads of one query over one split of its entries (as `_sparse_attn_ws_kernel`, with
+    the seesaw schedule: module docstring); `zero` is 0, passed at run time (see `_seesaw_lead`)."""
+    tile_layout: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=128, element_bitwidth=16, rank=2)
+    p_layout: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=128, element_bitwidth=16, rank=2)
+    vec: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, order=[0])
+    b, h0, split, pos, lo, hi, n_tiles = _program_work(H, K, split_len, pos_ptr, WIN, BLOCK_H, BLOCK_E)
+    n_pairs = gl.cdiv(n_tiles, 2)
+    ind_b = ind_ptr + b * stride_ib
+    acc_b = acc_ptr + b * stride_ab + split * stride_as
+
+    ring = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_E, D], tile_layout)
+    q_smem = gl.allocate_shared_memory(gl.bfloat16, [1, BLOCK_H, D], tile_layout)
+    p_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_H, BLOCK_E], p_layout)
+    m_smem = gl.allocate_shared_memory(gl.float32, [2, BLOCK_H], vec)
+    l_smem = gl.allocate_shared_memory(gl.float32, [BLOCK_H], vec)
+    ready = gl.allocate_shared_memory(gl.int64, [HALF_SLOTS, 1], mbarrier.MBarrierLayout())
+    free = gl.allocate_shared_memory(gl.int64, [HALF_SLOTS, 1], mbarrier.MBarrierLayout())
+    sync = gl.allocate_shared_memory(gl.int64, [4, 1], mbarrier.MBarrierLayout())
+    q_ready, a_ready, b_ready, done = sync.index(0), sync.index(1), sync.index(2), sync.index(3)
+    for i in gl.static_range(HALF_SLOTS):
+        mbarrier.init(ready.index(i), count=PRODUCER_WARPS * 32)
+    mbarrier.init(free.index(0), count=MATH_WARPS * 32)
+    mbarrier.init(free.index(1), count=2 * MATH_WARPS * 32)
+    mbarrier.init(free.index(2), count=2 * MATH_WARPS * 32)
+    mbarrier.init(free.index(3), count=MATH_WARPS * 32)
+    mbarrier.init(q_ready, count=PRODUCER_WARPS * 32)
+    mbarrier.init(a_ready, count=1)
+    mbarrier.init(b_ready, count=1)
+    mbarrier.init(done, count=1)
+
+    acc, m_i, den = gl.warp_specialize([
+        (_seesaw_lead, (ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_ready, b_ready, done, ind_b,
+                        pos, lo, hi, n_pairs, scale_log2, zero, WIN, WINDOW, D, BLOCK_H, BLOCK_E)),
+        (_seesaw_follow, (ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_ready, b_ready, done, ind_b,
+                          pos, lo, hi, n_pairs, scale_log2, zero, acc_b, h0, stride_ah, WIN, WINDOW, D, BLOCK_H,
+                          BLOCK_E)),
+        (_seesaw_copier, (ring, q_smem.index(0), ready, free, q_ready, q_ptr + b * stride_qb + h0 * stride_qh,
+                          win_ptr + b * stride_wb, comp_ptr + b * stride_cb, ind_b, pos, lo, hi, 2 * n_pairs,
+                          stride_qh, stride_wr, stride_cr, WIN, WINDOW, D, BLOCK_H, BLOCK_E, SKIP)),
+    ], [MATH_WARPS, PRODUCER_WARPS], [FOLLOW_REGS, PRODUCER_REGS])
+    _store_half(acc, q_smem.index(0).slice(0, D // 2, dim=1), acc_b, h0, 0, stride_ah, BLOCK_H, D // 2)
+    ml = ml_ptr + b * stride_mb + split * stride_ms + (h0 + gl.arange(0, BLOCK_H, layout=m_i.type.layout)) * stride_mh
+    gl.store(ml, m_i)
+    gl.store(ml + 1, den)
+
+
+def launch(grid: tuple[int, int], args: tuple, *, window: int, window_mode: int, dim: int, block_e: int) -> None:
+    """Launch over `grid` with the warp-specialized kernel's runtime arguments (bf16 rows, bf16 partials)."""
+    from wholerepo.kernels import sparse_attention_hopper as hopper
+
+    _sparse_attn_seesaw_kernel[grid](*args, 0, WIN=window, WINDOW=window_mode, D=dim, BLOCK_H=hopper.BLOCK_H,
+                                     BLOCK_E=block_e, SKIP=hopper.PROBE_SKIP, num_warps=MATH_WARPS.value, maxnreg=MAXNREG)
