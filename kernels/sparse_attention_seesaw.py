@@ -42,6 +42,9 @@ from wholerepo.kernels.sparse_attention_hopper import (
     PRODUCER_REGS,
     PRODUCER_WARPS,
     SKIP_COPY,
+    SKIP_PV,
+    SKIP_QK,
+    SKIP_STORE,
     _async_load,
     _copy_q,
     _cta_barrier,
@@ -89,17 +92,30 @@ def _seesaw_copier(ring, q_smem, ready, free, q_ready, q_b, win_b, comp_b, ind_b
 
 
 @gluon.jit
-def _qk(q_smem, kv, ready, first: gl.constexpr, phase, s_init, D: gl.constexpr):
-    """S = Q·Kᵀ of the tile in `kv`, its lower 256 dims issued as soon as they land, the upper ones after."""
+def _qk(q_smem, kv, ready, first: gl.constexpr, phase, s_init, D: gl.constexpr, SKIP: gl.constexpr):
+    """S = Q·Kᵀ of the tile in `kv`, its lower 256 dims issued as soon as they land, the upper ones after
+    (SKIP_QK, probes only: S = 0)."""
     HD: gl.constexpr = D // 2
     mbarrier.wait(ready.index(first), phase)
     fence_async_shared()  # cp.async wrote through the generic proxy, wgmma reads through the async one
+    if SKIP & SKIP_QK:
+        mbarrier.wait(ready.index(first + 1), phase)
+        return s_init
     s = warpgroup_mma(q_smem.slice(0, HD, dim=1), kv.slice(0, HD, dim=1).permute((1, 0)), s_init, use_acc=False,
                       is_async=True)
     mbarrier.wait(ready.index(first + 1), phase)
     fence_async_shared()
     s = warpgroup_mma(q_smem.slice(HD, HD, dim=1), kv.slice(HD, HD, dim=1).permute((1, 0)), s, is_async=True)
     return warpgroup_mma_wait(num_outstanding=0, deps=(s,))
+
+
+@gluon.jit
+def _pv(p, v, acc, SKIP: gl.constexpr):
+    """acc += P·V, waited (SKIP_PV, probes only: left out)."""
+    if SKIP & SKIP_PV:
+        return acc
+    acc = warpgroup_mma(p, v, acc, is_async=True)
+    return warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
 
 
 @gluon.jit
@@ -122,7 +138,7 @@ def _publish(p_buf, m_buf, p, m, bar):
 @gluon.jit
 def _seesaw_lead(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_ready, b_ready, done, ind_b, pos, lo,
                  hi, n_pairs, scale_log2, zero, WIN: gl.constexpr, WINDOW: gl.constexpr, D: gl.constexpr,
-                 BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr):
+                 BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr, SKIP: gl.constexpr):
     """Lead warpgroup (output dims 0..D/2-1, the default partition): per pair, S of tile a, its softmax against the
     running max, P_a and m_a published; O_L·alpha + P_a·V_a[:, L] (P_a from registers) while the follow scores
     tile b; then, on P_b and m_b, O_L·beta + P_b·V_b[:, L]. Returns O_L, the final max and the whole denominator."""
@@ -147,7 +163,7 @@ def _seesaw_lead(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_r
         kv_b = ring.index(1 + j * zero)
         q = q_smem.index(j * zero)
         _, _, live = _entry_live(lo + 2 * j * BLOCK_E, hi, pos, ind_b, WIN, WINDOW, BLOCK_E, gl.SliceLayout(0, s_layout))
-        s = _qk(q, kv_a, ready, 0, phase, s_init, D)
+        s = _qk(q, kv_a, ready, 0, phase, s_init, D, SKIP)
         async_copy.mbarrier_arrive(free.index(1), increment_count=False)  # slot 0's upper half: the lead's QK is done
         s = gl.where(live[None, :], s * scale_log2, float("-inf"))
         m_a = gl.maximum(m, gl.max(s, axis=1))
@@ -158,17 +174,18 @@ def _seesaw_lead(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_r
         p16 = p.to(gl.bfloat16)
         _publish(p_smem.index(0), m_smem.index(0), p16, m_a, a_ready)
         acc = acc * gl.convert_layout(alpha, o_rows)[:, None]
-        acc = warpgroup_mma(gl.convert_layout(p16, p_operand), kv_a.slice(0, HD, dim=1), acc, is_async=True)
+        if not SKIP & SKIP_PV:
+            acc = warpgroup_mma(gl.convert_layout(p16, p_operand), kv_a.slice(0, HD, dim=1), acc, is_async=True)
         mbarrier.wait(b_ready, phase)
         m_b = m_smem.index(1).load(rows)
-        acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
+        if not SKIP & SKIP_PV:
+            acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
         async_copy.mbarrier_arrive(free.index(0), increment_count=False)  # slot 0's lower half: the lead is done
         beta = gl.exp2(m_a - _finite(m_b))  # (running maxima as they are, -inf included: exp2 gives 0)
         den = den * beta
         acc = acc * gl.convert_layout(beta, o_rows)[:, None]
         fence_async_shared()
-        acc = warpgroup_mma(p_smem.index(1), kv_b.slice(0, HD, dim=1), acc, is_async=True)
-        acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
+        acc = _pv(p_smem.index(1), kv_b.slice(0, HD, dim=1), acc, SKIP)
         async_copy.mbarrier_arrive(free.index(2), increment_count=False)  # slot 1's lower half: P_b·V_b[:, L] is done
         m = m_b
     mbarrier.wait(done, 0)  # the follow's denominator
@@ -178,7 +195,7 @@ def _seesaw_lead(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_r
 @gluon.jit
 def _seesaw_follow(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_ready, b_ready, done, ind_b, pos,
                    lo, hi, n_pairs, scale_log2, zero, acc_b, h0, stride_ah, WIN: gl.constexpr, WINDOW: gl.constexpr,
-                   D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr):
+                   D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr, SKIP: gl.constexpr):
     """Follow warpgroup (output dims D/2..D-1): per pair, S of tile b; on m_a, its softmax against
     m_b = max(m_a, its row max), P_b and m_b published; O_R·alpha + P_a·V_a[:, R] (P_a from shared memory), then
     O_R·beta + P_b·V_b[:, R] (P_b from registers). Writes its half of the partial (bf16) and hands its
@@ -203,7 +220,7 @@ def _seesaw_follow(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a
         q = q_smem.index(j * zero)
         _, _, live = _entry_live(lo + (2 * j + 1) * BLOCK_E, hi, pos, ind_b, WIN, WINDOW, BLOCK_E,
                                  gl.SliceLayout(0, s_layout))
-        s = _qk(q, kv_b, ready, 2, phase, s_init, D)
+        s = _qk(q, kv_b, ready, 2, phase, s_init, D, SKIP)
         async_copy.mbarrier_arrive(free.index(2), increment_count=False)  # slot 1's lower half: the follow's QK is done
         s = gl.where(live[None, :], s * scale_log2, float("-inf"))
         mbarrier.wait(a_ready, phase)
@@ -218,17 +235,16 @@ def _seesaw_follow(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a
         den = den * alpha * beta + gl.sum(p, axis=1)
         acc = acc * gl.convert_layout(alpha, o_rows)[:, None]
         fence_async_shared()
-        acc = warpgroup_mma(p_smem.index(0), kv_a.slice(HD, HD, dim=1), acc, is_async=True)
-        acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
+        acc = _pv(p_smem.index(0), kv_a.slice(HD, HD, dim=1), acc, SKIP)
         async_copy.mbarrier_arrive(free.index(1), increment_count=False)  # slot 0's upper half: P_a·V_a[:, R] is done
         acc = acc * gl.convert_layout(beta, o_rows)[:, None]
-        acc = warpgroup_mma(gl.convert_layout(p16, p_operand), kv_b.slice(HD, HD, dim=1), acc, is_async=True)
-        acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
+        acc = _pv(gl.convert_layout(p16, p_operand), kv_b.slice(HD, HD, dim=1), acc, SKIP)
         async_copy.mbarrier_arrive(free.index(3), increment_count=False)  # slot 1's upper half: the follow is done
         m = m_b
     # Q is idle once both warpgroups are past their last QK (the follow's last products waited on the lead's P_a,
     # published after the lead's last QK): its upper half stages this half of the partial
-    _store_half(acc, q_smem.index(0).slice(HD, HD, dim=1), acc_b, h0, HD, stride_ah, BLOCK_H, HD)
+    if not SKIP & SKIP_STORE:
+        _store_half(acc, q_smem.index(0).slice(HD, HD, dim=1), acc_b, h0, HD, stride_ah, BLOCK_H, HD)
     l_smem.store(den)
     _cta_barrier()
     mbarrier.arrive(done, count=1)
@@ -290,15 +306,16 @@ def _sparse_attn_seesaw_kernel(
 
     acc, m_i, den = gl.warp_specialize([
         (_seesaw_lead, (ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_ready, b_ready, done, ind_b,
-                        pos, lo, hi, n_pairs, scale_log2, zero, WIN, WINDOW, D, BLOCK_H, BLOCK_E)),
+                        pos, lo, hi, n_pairs, scale_log2, zero, WIN, WINDOW, D, BLOCK_H, BLOCK_E, SKIP)),
         (_seesaw_follow, (ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_ready, b_ready, done, ind_b,
                           pos, lo, hi, n_pairs, scale_log2, zero, acc_b, h0, stride_ah, WIN, WINDOW, D, BLOCK_H,
-                          BLOCK_E)),
+                          BLOCK_E, SKIP)),
         (_seesaw_copier, (ring, q_smem.index(0), ready, free, q_ready, q_ptr + b * stride_qb + h0 * stride_qh,
                           win_ptr + b * stride_wb, comp_ptr + b * stride_cb, ind_b, pos, lo, hi, 2 * n_pairs,
                           stride_qh, stride_wr, stride_cr, WIN, WINDOW, D, BLOCK_H, BLOCK_E, SKIP)),
     ], [MATH_WARPS, PRODUCER_WARPS], [FOLLOW_REGS, PRODUCER_REGS])
-    _store_half(acc, q_smem.index(0).slice(0, D // 2, dim=1), acc_b, h0, 0, stride_ah, BLOCK_H, D // 2)
+    if not SKIP & SKIP_STORE:
+        _store_half(acc, q_smem.index(0).slice(0, D // 2, dim=1), acc_b, h0, 0, stride_ah, BLOCK_H, D // 2)
     ml = ml_ptr + b * stride_mb + split * stride_ms + (h0 + gl.arange(0, BLOCK_H, layout=m_i.type.layout)) * stride_mh
     gl.store(ml, m_i)
     gl.store(ml + 1, den)
