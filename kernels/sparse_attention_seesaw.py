@@ -23,7 +23,7 @@ the follow only.
 
 A split's partial is written as the warp-specialized kernel's (bf16 [64, 512] plus (max, denominator) in base 2),
 so split_combine.py finishes the job. bf16 rows only (fp8 rows take the warp-specialized kernel).
-An odd tile count gets a masked, zero-filled last tile b (its product adds nothing).
+An odd tile count pairs its last tile with a masked tile b that is neither copied nor multiplied.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def _publish(p_buf, m_buf, p, m, bar):
 
 @gluon.jit
 def _seesaw_lead(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_ready, b_ready, done, ind_b, pos, lo,
-                 hi, n_pairs, scale_log2, zero, WIN: gl.constexpr, WINDOW: gl.constexpr, D: gl.constexpr,
+                 hi, n_tiles, scale_log2, zero, WIN: gl.constexpr, WINDOW: gl.constexpr, D: gl.constexpr,
                  BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr, SKIP: gl.constexpr):
     """Lead warpgroup (output dims 0..D/2-1, the default partition): per pair, S of tile a, its softmax against the
     running max, P_a and m_a published; O_L·alpha + P_a·V_a[:, L] (P_a from registers) while the follow scores
@@ -155,7 +155,7 @@ def _seesaw_lead(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_r
     acc = gl.zeros([BLOCK_H, HD], gl.float32, layout=o_layout)
     s_init = gl.zeros([BLOCK_H, BLOCK_E], gl.float32, layout=s_layout)
     mbarrier.wait(q_ready, 0)
-    for j in range(n_pairs):
+    for j in range(gl.cdiv(n_tiles, 2)):
         phase = j & 1
         # a run-time zero index: loop-invariant slots let the compiler hoist all 32 QK steps' wgmma descriptors
         # out of the loop, and ptxas spilled them (round 7)
@@ -185,7 +185,8 @@ def _seesaw_lead(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_r
         den = den * beta
         acc = acc * gl.convert_layout(beta, o_rows)[:, None]
         fence_async_shared()
-        acc = _pv(p_smem.index(1), kv_b.slice(0, HD, dim=1), acc, SKIP)
+        if 2 * j + 1 < n_tiles:  # (an odd count's last tile b is masked: nothing to add)
+            acc = _pv(p_smem.index(1), kv_b.slice(0, HD, dim=1), acc, SKIP)
         async_copy.mbarrier_arrive(free.index(2), increment_count=False)  # slot 1's lower half: P_b·V_b[:, L] is done
         m = m_b
     mbarrier.wait(done, 0)  # the follow's denominator
@@ -194,7 +195,7 @@ def _seesaw_lead(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_r
 
 @gluon.jit
 def _seesaw_follow(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_ready, b_ready, done, ind_b, pos,
-                   lo, hi, n_pairs, scale_log2, zero, acc_b, h0, stride_ah, WIN: gl.constexpr, WINDOW: gl.constexpr,
+                   lo, hi, n_tiles, scale_log2, zero, acc_b, h0, stride_ah, WIN: gl.constexpr, WINDOW: gl.constexpr,
                    D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr, SKIP: gl.constexpr):
     """Follow warpgroup (output dims D/2..D-1): per pair, S of tile b; on m_a, its softmax against
     m_b = max(m_a, its row max), P_b and m_b published; O_R·alpha + P_a·V_a[:, R] (P_a from shared memory), then
@@ -213,14 +214,17 @@ def _seesaw_follow(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a
     acc = gl.zeros([BLOCK_H, HD], gl.float32, layout=o_layout)
     s_init = gl.zeros([BLOCK_H, BLOCK_E], gl.float32, layout=s_layout)
     mbarrier.wait(q_ready, 0)
-    for j in range(n_pairs):
+    for j in range(gl.cdiv(n_tiles, 2)):
         phase = j & 1
         kv_a = ring.index(j * zero)
         kv_b = ring.index(1 + j * zero)
         q = q_smem.index(j * zero)
         _, _, live = _entry_live(lo + (2 * j + 1) * BLOCK_E, hi, pos, ind_b, WIN, WINDOW, BLOCK_E,
                                  gl.SliceLayout(0, s_layout))
-        s = _qk(q, kv_b, ready, 2, phase, s_init, D, SKIP)
+        if 2 * j + 1 < n_tiles:  # noqa: SIM108 - Gluon takes a run-time if, not a conditional expression
+            s = _qk(q, kv_b, ready, 2, phase, s_init, D, SKIP)
+        else:  # an odd count's last tile b: not copied, all masked below
+            s = s_init
         async_copy.mbarrier_arrive(free.index(2), increment_count=False)  # slot 1's lower half: the follow's QK is done
         s = gl.where(live[None, :], s * scale_log2, float("-inf"))
         mbarrier.wait(a_ready, phase)
@@ -238,7 +242,8 @@ def _seesaw_follow(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a
         acc = _pv(p_smem.index(0), kv_a.slice(HD, HD, dim=1), acc, SKIP)
         async_copy.mbarrier_arrive(free.index(1), increment_count=False)  # slot 0's upper half: P_a·V_a[:, R] is done
         acc = acc * gl.convert_layout(beta, o_rows)[:, None]
-        acc = _pv(gl.convert_layout(p16, p_operand), kv_b.slice(HD, HD, dim=1), acc, SKIP)
+        if 2 * j + 1 < n_tiles:
+            acc = _pv(gl.convert_layout(p16, p_operand), kv_b.slice(HD, HD, dim=1), acc, SKIP)
         async_copy.mbarrier_arrive(free.index(3), increment_count=False)  # slot 1's upper half: the follow is done
         m = m_b
     # Q is idle once both warpgroups are past their last QK (the follow's last products waited on the lead's P_a,
@@ -280,7 +285,6 @@ def _sparse_attn_seesaw_kernel(
     p_layout: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=128, element_bitwidth=16, rank=2)
     vec: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, order=[0])
     b, h0, split, pos, lo, hi, n_tiles = _program_work(H, K, split_len, pos_ptr, WIN, BLOCK_H, BLOCK_E)
-    n_pairs = gl.cdiv(n_tiles, 2)
     ind_b = ind_ptr + b * stride_ib
     acc_b = acc_ptr + b * stride_ab + split * stride_as
 
@@ -306,12 +310,12 @@ def _sparse_attn_seesaw_kernel(
 
     acc, m_i, den = gl.warp_specialize([
         (_seesaw_lead, (ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_ready, b_ready, done, ind_b,
-                        pos, lo, hi, n_pairs, scale_log2, zero, WIN, WINDOW, D, BLOCK_H, BLOCK_E, SKIP)),
+                        pos, lo, hi, n_tiles, scale_log2, zero, WIN, WINDOW, D, BLOCK_H, BLOCK_E, SKIP)),
         (_seesaw_follow, (ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_ready, b_ready, done, ind_b,
-                          pos, lo, hi, n_pairs, scale_log2, zero, acc_b, h0, stride_ah, WIN, WINDOW, D, BLOCK_H,
+                          pos, lo, hi, n_tiles, scale_log2, zero, acc_b, h0, stride_ah, WIN, WINDOW, D, BLOCK_H,
                           BLOCK_E, SKIP)),
         (_seesaw_copier, (ring, q_smem.index(0), ready, free, q_ready, q_ptr + b * stride_qb + h0 * stride_qh,
-                          win_ptr + b * stride_wb, comp_ptr + b * stride_cb, ind_b, pos, lo, hi, 2 * n_pairs,
+                          win_ptr + b * stride_wb, comp_ptr + b * stride_cb, ind_b, pos, lo, hi, n_tiles,
                           stride_qh, stride_wr, stride_cr, WIN, WINDOW, D, BLOCK_H, BLOCK_E, SKIP)),
     ], [MATH_WARPS, PRODUCER_WARPS], [FOLLOW_REGS, PRODUCER_REGS])
     if not SKIP & SKIP_STORE:
