@@ -85,16 +85,17 @@ BUSY_HEAD_ROWS = 32 * 64  # query-heads in a launch from which long splits pay (
 
 
 def default_tuning(fp8: bool, rows: int, heads: int) -> AttnTuning:
-    """Per regime, from the H200 sweeps of 2026-11-29 (kernels/README.md, rounds 4-8), 1M c4a:
-    busy (>= BUSY_HEAD_ROWS): the warp-specialized Gluon kernel, 64-entry tiles, splits filling one wave, for
-    bf16 rows (Pro B=32 36.4-36.8 µs, Flash B=32 20.4-20.8; round 7) and vLLM's fp8 rows (dequantized in the
-    slot by the copier: Pro B=32 50.8, Flash B=32 24.4, against 155.5 and 51.5 for this file's kernel; round 8);
+    """Per regime, from the H200 sweeps of 2026-11-29 (kernels/README.md, rounds 4-11), 1M c4a:
+    busy (>= BUSY_HEAD_ROWS): 64-entry tiles, splits filling one wave; bf16 rows take the seesaw kernel (round 11:
+    Pro B=32 30.6 µs, Flash B=32 16.6, against 32.8 and 17.3 for the warp-specialized one in the same run), vLLM's
+    fp8 rows the warp-specialized kernel (dequantized in the slot by the copier: Pro B=32 50.8, Flash B=32 24.4,
+    against 155.5 and 51.5 for this file's kernel; round 8);
     one head block in all (Flash B=1): the warp-specialized kernel, one tile a split (bf16 32-entry tiles 10.6
     against 11.3 for dv_split; fp8 64-entry tiles 12.3 against 14.1; round 8);
     otherwise (Pro B=1) the warp-specialized kernel: bf16 two 32-entry tiles a split (12.6-12.8; round 7), fp8
     one 64-entry tile a split (13.2 against 21.0; round 8)."""
     if rows * heads >= BUSY_HEAD_ROWS:
-        return GPU_CANDIDATES[11]
+        return GPU_CANDIDATES[15]  # (GPU_CANDIDATES[11] with seesaw: the same launch for fp8 rows)
     if rows * heads <= GPU_CANDIDATES[0].block_h:
         return GPU_CANDIDATES[13] if fp8 else GPU_CANDIDATES[14]
     return GPU_CANDIDATES[13] if fp8 else GPU_CANDIDATES[12]

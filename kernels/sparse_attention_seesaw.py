@@ -75,27 +75,36 @@ def _seesaw_copier(ring, q_smem, ready, free, q_ready, q_b, win_b, comp_b, ind_b
                    stride_wr, stride_cr, WIN: gl.constexpr, WINDOW: gl.constexpr, D: gl.constexpr,
                    BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr, SKIP: gl.constexpr):
     """Copy partition: Q, then tile t into slot t % 2, each half once its `free` barrier passes (every copier
-    thread arrives on the half's `ready` when its copies land)."""
+    thread arrives on the half's `ready` when its copies land). Q comes in halves too, each before the same half
+    of tile 0, so the first QK starts on 32 + 32 KB instead of 64 + 32."""
     copy_layout: gl.constexpr = gl.BlockedLayout([1, 8], [4, 8], [gl.num_warps(), 1], [1, 0])
     rows_layout: gl.constexpr = gl.SliceLayout(1, copy_layout)
-    _copy_q(q_smem, q_ready, q_b, stride_qh, BLOCK_H, D, copy_layout, SKIP)
-    for t in range(n_tiles):
+    HD: gl.constexpr = D // 2
+    is_win, row, valid = _entry_rows(lo, hi, pos, ind_b, WIN, WINDOW, BLOCK_E, rows_layout)
+    for half in gl.static_range(2):  # tile 0 (its slot is fresh: no wait), each half after that half of Q
+        _copy_q(q_smem.slice(half * HD, HD, dim=1), q_ready.index(half), q_b + half * HD, stride_qh, BLOCK_H, HD,
+                copy_layout, SKIP)
+        if not SKIP & SKIP_COPY:
+            _issue_half(ring.index(0), half, win_b, comp_b, is_win, row, valid, stride_wr, stride_cr, HD, copy_layout)
+        async_copy.mbarrier_arrive(ready.index(half), increment_count=False)
+    for t in range(1, n_tiles):
         s = t % 2
         is_win, row, valid = _entry_rows(lo + t * BLOCK_E, hi, pos, ind_b, WIN, WINDOW, BLOCK_E, rows_layout)
         phase = ((t // 2) & 1) ^ 1  # a fresh barrier passes phase 1 at once
         for half in gl.static_range(2):
             mbarrier.wait(free.index(2 * s + half), phase)
             if not SKIP & SKIP_COPY:
-                _issue_half(ring.index(s), half, win_b, comp_b, is_win, row, valid, stride_wr, stride_cr, D // 2,
+                _issue_half(ring.index(s), half, win_b, comp_b, is_win, row, valid, stride_wr, stride_cr, HD,
                             copy_layout)
             async_copy.mbarrier_arrive(ready.index(2 * s + half), increment_count=False)
 
 
 @gluon.jit
-def _qk(q_smem, kv, ready, first: gl.constexpr, phase, s_init, D: gl.constexpr, SKIP: gl.constexpr):
-    """S = Q·Kᵀ of the tile in `kv`, its lower 256 dims issued as soon as they land, the upper ones after
-    (SKIP_QK, probes only: S = 0)."""
+def _qk(q_smem, q_ready, kv, ready, first: gl.constexpr, phase, s_init, D: gl.constexpr, SKIP: gl.constexpr):
+    """S = Q·Kᵀ of the tile in `kv`, its lower 256 dims issued as soon as they (and Q's) land, the upper ones after
+    (SKIP_QK, probes only: S = 0). Q's barriers complete once: waiting on them again returns at once."""
     HD: gl.constexpr = D // 2
+    mbarrier.wait(q_ready.index(0), 0)
     mbarrier.wait(ready.index(first), phase)
     fence_async_shared()  # cp.async wrote through the generic proxy, wgmma reads through the async one
     if SKIP & SKIP_QK:
@@ -103,6 +112,7 @@ def _qk(q_smem, kv, ready, first: gl.constexpr, phase, s_init, D: gl.constexpr, 
         return s_init
     s = warpgroup_mma(q_smem.slice(0, HD, dim=1), kv.slice(0, HD, dim=1).permute((1, 0)), s_init, use_acc=False,
                       is_async=True)
+    mbarrier.wait(q_ready.index(1), 0)
     mbarrier.wait(ready.index(first + 1), phase)
     fence_async_shared()
     s = warpgroup_mma(q_smem.slice(HD, HD, dim=1), kv.slice(HD, HD, dim=1).permute((1, 0)), s, is_async=True)
@@ -137,8 +147,8 @@ def _publish(p_buf, m_buf, p, m, bar):
 
 @gluon.jit
 def _seesaw_lead(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_ready, b_ready, done, ind_b, pos, lo,
-                 hi, n_tiles, scale_log2, zero, WIN: gl.constexpr, WINDOW: gl.constexpr, D: gl.constexpr,
-                 BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr, SKIP: gl.constexpr):
+                 hi, n_tiles, scale_log2, zero, acc_b, h0, stride_ah, WIN: gl.constexpr, WINDOW: gl.constexpr,
+                 D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr, SKIP: gl.constexpr):
     """Lead warpgroup (output dims 0..D/2-1, the default partition): per pair, S of tile a, its softmax against the
     running max, P_a and m_a published; O_L·alpha + P_a·V_a[:, L] (P_a from registers) while the follow scores
     tile b; then, on P_b and m_b, O_L·beta + P_b·V_b[:, L]. Returns O_L, the final max and the whole denominator."""
@@ -154,7 +164,6 @@ def _seesaw_lead(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_r
     den = gl.zeros([BLOCK_H], gl.float32, layout=rows)
     acc = gl.zeros([BLOCK_H, HD], gl.float32, layout=o_layout)
     s_init = gl.zeros([BLOCK_H, BLOCK_E], gl.float32, layout=s_layout)
-    mbarrier.wait(q_ready, 0)
     for j in range(gl.cdiv(n_tiles, 2)):
         phase = j & 1
         # a run-time zero index: loop-invariant slots let the compiler hoist all 32 QK steps' wgmma descriptors
@@ -163,7 +172,7 @@ def _seesaw_lead(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_r
         kv_b = ring.index(1 + j * zero)
         q = q_smem.index(j * zero)
         _, _, live = _entry_live(lo + 2 * j * BLOCK_E, hi, pos, ind_b, WIN, WINDOW, BLOCK_E, gl.SliceLayout(0, s_layout))
-        s = _qk(q, kv_a, ready, 0, phase, s_init, D, SKIP)
+        s = _qk(q, q_ready, kv_a, ready, 0, phase, s_init, D, SKIP)
         async_copy.mbarrier_arrive(free.index(1), increment_count=False)  # slot 0's upper half: the lead's QK is done
         s = gl.where(live[None, :], s * scale_log2, float("-inf"))
         m_a = gl.maximum(m, gl.max(s, axis=1))
@@ -189,8 +198,12 @@ def _seesaw_lead(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_r
             acc = _pv(p_smem.index(1), kv_b.slice(0, HD, dim=1), acc, SKIP)
         async_copy.mbarrier_arrive(free.index(2), increment_count=False)  # slot 1's lower half: P_b·V_b[:, L] is done
         m = m_b
+    # Q is idle once both warpgroups are past their last QK (the follow's was done before it published P_b): its
+    # lower half stages O_L, written while the follow finishes its products
+    if not SKIP & SKIP_STORE:
+        _store_half(acc, q_smem.index(0).slice(0, HD, dim=1), acc_b, h0, 0, stride_ah, BLOCK_H, HD)
     mbarrier.wait(done, 0)  # the follow's denominator
-    return acc, m, den + l_smem.load(rows)
+    return m, den + l_smem.load(rows)
 
 
 @gluon.jit
@@ -213,7 +226,6 @@ def _seesaw_follow(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a
     den = gl.zeros([BLOCK_H], gl.float32, layout=rows)
     acc = gl.zeros([BLOCK_H, HD], gl.float32, layout=o_layout)
     s_init = gl.zeros([BLOCK_H, BLOCK_E], gl.float32, layout=s_layout)
-    mbarrier.wait(q_ready, 0)
     for j in range(gl.cdiv(n_tiles, 2)):
         phase = j & 1
         kv_a = ring.index(j * zero)
@@ -222,7 +234,7 @@ def _seesaw_follow(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a
         _, _, live = _entry_live(lo + (2 * j + 1) * BLOCK_E, hi, pos, ind_b, WIN, WINDOW, BLOCK_E,
                                  gl.SliceLayout(0, s_layout))
         if 2 * j + 1 < n_tiles:  # noqa: SIM108 - Gluon takes a run-time if, not a conditional expression
-            s = _qk(q, kv_b, ready, 2, phase, s_init, D, SKIP)
+            s = _qk(q, q_ready, kv_b, ready, 2, phase, s_init, D, SKIP)
         else:  # an odd count's last tile b: not copied, all masked below
             s = s_init
         async_copy.mbarrier_arrive(free.index(2), increment_count=False)  # slot 1's lower half: the follow's QK is done
@@ -247,7 +259,7 @@ def _seesaw_follow(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a
         async_copy.mbarrier_arrive(free.index(3), increment_count=False)  # slot 1's upper half: the follow is done
         m = m_b
     # Q is idle once both warpgroups are past their last QK (the follow's last products waited on the lead's P_a,
-    # published after the lead's last QK): its upper half stages this half of the partial
+    # published after the lead's last QK): its upper half stages O_R
     if not SKIP & SKIP_STORE:
         _store_half(acc, q_smem.index(0).slice(HD, HD, dim=1), acc_b, h0, HD, stride_ah, BLOCK_H, HD)
     l_smem.store(den)
@@ -295,22 +307,25 @@ def _sparse_attn_seesaw_kernel(
     l_smem = gl.allocate_shared_memory(gl.float32, [BLOCK_H], vec)
     ready = gl.allocate_shared_memory(gl.int64, [HALF_SLOTS, 1], mbarrier.MBarrierLayout())
     free = gl.allocate_shared_memory(gl.int64, [HALF_SLOTS, 1], mbarrier.MBarrierLayout())
-    sync = gl.allocate_shared_memory(gl.int64, [4, 1], mbarrier.MBarrierLayout())
-    q_ready, a_ready, b_ready, done = sync.index(0), sync.index(1), sync.index(2), sync.index(3)
+    q_ready = gl.allocate_shared_memory(gl.int64, [2, 1], mbarrier.MBarrierLayout())  # Q's halves
+    sync = gl.allocate_shared_memory(gl.int64, [3, 1], mbarrier.MBarrierLayout())
+    a_ready, b_ready, done = sync.index(0), sync.index(1), sync.index(2)
     for i in gl.static_range(HALF_SLOTS):
         mbarrier.init(ready.index(i), count=PRODUCER_WARPS * 32)
     mbarrier.init(free.index(0), count=MATH_WARPS * 32)
     mbarrier.init(free.index(1), count=2 * MATH_WARPS * 32)
     mbarrier.init(free.index(2), count=2 * MATH_WARPS * 32)
     mbarrier.init(free.index(3), count=MATH_WARPS * 32)
-    mbarrier.init(q_ready, count=PRODUCER_WARPS * 32)
+    mbarrier.init(q_ready.index(0), count=PRODUCER_WARPS * 32)
+    mbarrier.init(q_ready.index(1), count=PRODUCER_WARPS * 32)
     mbarrier.init(a_ready, count=1)
     mbarrier.init(b_ready, count=1)
     mbarrier.init(done, count=1)
 
-    acc, m_i, den = gl.warp_specialize([
+    m_i, den = gl.warp_specialize([
         (_seesaw_lead, (ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_ready, b_ready, done, ind_b,
-                        pos, lo, hi, n_tiles, scale_log2, zero, WIN, WINDOW, D, BLOCK_H, BLOCK_E, SKIP)),
+                        pos, lo, hi, n_tiles, scale_log2, zero, acc_b, h0, stride_ah, WIN, WINDOW, D, BLOCK_H,
+                        BLOCK_E, SKIP)),
         (_seesaw_follow, (ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_ready, b_ready, done, ind_b,
                           pos, lo, hi, n_tiles, scale_log2, zero, acc_b, h0, stride_ah, WIN, WINDOW, D, BLOCK_H,
                           BLOCK_E, SKIP)),
@@ -318,8 +333,6 @@ def _sparse_attn_seesaw_kernel(
                           win_ptr + b * stride_wb, comp_ptr + b * stride_cb, ind_b, pos, lo, hi, n_tiles,
                           stride_qh, stride_wr, stride_cr, WIN, WINDOW, D, BLOCK_H, BLOCK_E, SKIP)),
     ], [MATH_WARPS, PRODUCER_WARPS], [FOLLOW_REGS, PRODUCER_REGS])
-    if not SKIP & SKIP_STORE:
-        _store_half(acc, q_smem.index(0).slice(0, D // 2, dim=1), acc_b, h0, 0, stride_ah, BLOCK_H, D // 2)
     ml = ml_ptr + b * stride_mb + split * stride_ms + (h0 + gl.arange(0, BLOCK_H, layout=m_i.type.layout)) * stride_mh
     gl.store(ml, m_i)
     gl.store(ml + 1, den)
