@@ -70,10 +70,29 @@ def _issue_half(slot, half: gl.constexpr, win_b, comp_b, is_win, row, valid, str
     _async_load(slot.slice(half * HD, HD, dim=1), ptrs, mask=valid[:, None])
 
 
+# L2 prefetch of a tile's rows: 64 rows x 2 halves of 512 bytes over the copier's 128 threads, one bulk prefetch each
+PREFETCH_LAYOUT = gl.constexpr(gl.BlockedLayout([1, 1], [16, 2], [PRODUCER_WARPS, 1], [1, 0]))
+PREFETCH_TILES = 2  # tiles the L2 prefetch runs ahead of the copy into shared memory (0: none); a bench knob
+
+
+@gluon.jit
+def _prefetch_tile(e0, hi, pos, ind_b, win_b, comp_b, stride_wr, stride_cr, WIN: gl.constexpr,
+                   WINDOW: gl.constexpr, D: gl.constexpr, BLOCK_E: gl.constexpr):
+    """Ask L2 for the rows of the tile at entry e0 (cp.async.bulk.prefetch: no shared memory, no wait), so its copy
+    into a slot, which waits for the slot to be freed, reads L2 instead of HBM (masked entries name row 0)."""
+    is_win, row, _ = _entry_rows(e0, hi, pos, ind_b, WIN, WINDOW, BLOCK_E, gl.SliceLayout(1, PREFETCH_LAYOUT))
+    base = gl.where(is_win, win_b + row * stride_wr, comp_b + row * stride_cr)
+    part = gl.arange(0, 2, layout=gl.SliceLayout(0, PREFETCH_LAYOUT))
+    addr = (base[:, None] + part[None, :] * (D // 2)).to(gl.int64, bitcast=True)
+    gl.static_assert(D == 512, "half a bf16 row is the 512 bytes in the prefetch below")
+    gl.inline_asm_elementwise("cp.async.bulk.prefetch.L2.global [$1], 512;\n\tmov.u32 $0, 0;", "=r,l", [addr],
+                              dtype=gl.int32, is_pure=False, pack=1)
+
+
 @gluon.jit
 def _seesaw_copier(ring, q_smem, ready, free, q_ready, q_b, win_b, comp_b, ind_b, pos, lo, hi, n_tiles, stride_qh,
                    stride_wr, stride_cr, WIN: gl.constexpr, WINDOW: gl.constexpr, D: gl.constexpr,
-                   BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr, SKIP: gl.constexpr):
+                   BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr, PREFETCH: gl.constexpr, SKIP: gl.constexpr):
     """Copy partition: Q, then tile t into slot t % 2, each half once its `free` barrier passes (every copier
     thread arrives on the half's `ready` when its copies land). Q comes in halves too, each before the same half
     of tile 0, so the first QK starts on 32 + 32 KB instead of 64 + 32."""
@@ -87,7 +106,13 @@ def _seesaw_copier(ring, q_smem, ready, free, q_ready, q_b, win_b, comp_b, ind_b
         if not SKIP & SKIP_COPY:
             _issue_half(ring.index(0), half, win_b, comp_b, is_win, row, valid, stride_wr, stride_cr, HD, copy_layout)
         async_copy.mbarrier_arrive(ready.index(half), increment_count=False)
+    for t in gl.static_range(1, 1 + PREFETCH):
+        if t < n_tiles:
+            _prefetch_tile(lo + t * BLOCK_E, hi, pos, ind_b, win_b, comp_b, stride_wr, stride_cr, WIN, WINDOW, D, BLOCK_E)
     for t in range(1, n_tiles):
+        if PREFETCH > 0 and t + PREFETCH < n_tiles:
+            _prefetch_tile(lo + (t + PREFETCH) * BLOCK_E, hi, pos, ind_b, win_b, comp_b, stride_wr, stride_cr,
+                           WIN, WINDOW, D, BLOCK_E)
         s = t % 2
         is_win, row, valid = _entry_rows(lo + t * BLOCK_E, hi, pos, ind_b, WIN, WINDOW, BLOCK_E, rows_layout)
         phase = ((t // 2) & 1) ^ 1  # a fresh barrier passes phase 1 at once
@@ -289,7 +314,7 @@ def _sparse_attn_seesaw_kernel(
     stride_qb, stride_qh, stride_wb, stride_wr, stride_cb, stride_cr, stride_ib,
     stride_ab, stride_ah, stride_as, stride_mb, stride_mh, stride_ms, zero,
     WIN: gl.constexpr, WINDOW: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr,
-    SKIP: gl.constexpr,
+    PREFETCH: gl.constexpr, SKIP: gl.constexpr,
 ):
     """One program: BLOCK_H heads of one query over one split of its entries (as `_sparse_attn_ws_kernel`, with
     the seesaw schedule: module docstring); `zero` is 0, passed at run time (see `_seesaw_lead`)."""
@@ -331,7 +356,7 @@ def _sparse_attn_seesaw_kernel(
                           BLOCK_E, SKIP)),
         (_seesaw_copier, (ring, q_smem.index(0), ready, free, q_ready, q_ptr + b * stride_qb + h0 * stride_qh,
                           win_ptr + b * stride_wb, comp_ptr + b * stride_cb, ind_b, pos, lo, hi, n_tiles,
-                          stride_qh, stride_wr, stride_cr, WIN, WINDOW, D, BLOCK_H, BLOCK_E, SKIP)),
+                          stride_qh, stride_wr, stride_cr, WIN, WINDOW, D, BLOCK_H, BLOCK_E, PREFETCH, SKIP)),
     ], [MATH_WARPS, PRODUCER_WARPS], [FOLLOW_REGS, PRODUCER_REGS])
     ml = ml_ptr + b * stride_mb + split * stride_ms + (h0 + gl.arange(0, BLOCK_H, layout=m_i.type.layout)) * stride_mh
     gl.store(ml, m_i)
@@ -343,4 +368,4 @@ def launch(grid: tuple[int, int], args: tuple, *, window: int, window_mode: int,
     from wholerepo.kernels import sparse_attention_hopper as hopper
 
     _sparse_attn_seesaw_kernel[grid](*args, 0, WIN=window, WINDOW=window_mode, D=dim, BLOCK_H=hopper.BLOCK_H,
-                                     BLOCK_E=block_e, SKIP=hopper.PROBE_SKIP, num_warps=MATH_WARPS.value, maxnreg=MAXNREG)
+                                     BLOCK_E=block_e, PREFETCH=PREFETCH_TILES, SKIP=hopper.PROBE_SKIP, num_warps=MATH_WARPS.value, maxnreg=MAXNREG)
