@@ -48,8 +48,10 @@ from wholerepo.kernels.sparse_attention_hopper import (
     _async_load,
     _copy_q,
     _cta_barrier,
+    _entry_index,
     _entry_live,
     _entry_rows,
+    _entry_rows_of,
     _program_work,
 )
 
@@ -76,28 +78,44 @@ PREFETCH_TILES = 2  # tiles the L2 prefetch runs ahead of the copy into shared m
 
 
 @gluon.jit
-def _prefetch_tile(e0, hi, pos, ind_b, win_b, comp_b, stride_wr, stride_cr, WIN: gl.constexpr,
-                   WINDOW: gl.constexpr, D: gl.constexpr, BLOCK_E: gl.constexpr):
-    """Ask L2 for the rows of the tile at entry e0 (cp.async.bulk.prefetch: no shared memory, no wait), so its copy
-    into a slot, which waits for the slot to be freed, reads L2 instead of HBM (masked entries name row 0)."""
-    is_win, row, _ = _entry_rows(e0, hi, pos, ind_b, WIN, WINDOW, BLOCK_E, gl.SliceLayout(1, PREFETCH_LAYOUT))
+def _prefetch_tile(e0, hi, pos, idx, win_b, comp_b, stride_wr, stride_cr, WIN: gl.constexpr, WINDOW: gl.constexpr,
+                   D: gl.constexpr, BLOCK_E: gl.constexpr):
+    """Ask L2 for the rows of the tile at entry e0, from its index values (`_entry_index`, loaded a tile earlier so
+    nothing waits on them here): cp.async.bulk.prefetch, no shared memory and no wait, so the tile's copy into a
+    slot, which waits for the slot to be freed, reads L2 instead of HBM (masked entries name row 0)."""
+    gl.static_assert(D == 512, "half a bf16 row is the 512 bytes in the prefetch below")
+    is_win, row, _ = _entry_rows_of(e0, hi, pos, idx, WIN, WINDOW, BLOCK_E, gl.SliceLayout(1, PREFETCH_LAYOUT))
     base = gl.where(is_win, win_b + row * stride_wr, comp_b + row * stride_cr)
     part = gl.arange(0, 2, layout=gl.SliceLayout(0, PREFETCH_LAYOUT))
     addr = (base[:, None] + part[None, :] * (D // 2)).to(gl.int64, bitcast=True)
-    gl.static_assert(D == 512, "half a bf16 row is the 512 bytes in the prefetch below")
     gl.inline_asm_elementwise("cp.async.bulk.prefetch.L2.global [$1], 512;\n\tmov.u32 $0, 0;", "=r,l", [addr],
                               dtype=gl.int32, is_pure=False, pack=1)
+
+
+@gluon.jit
+def _copy_tile(ring, s, free, ready, phase, e0, hi, pos, ind_b, win_b, comp_b, stride_wr, stride_cr,
+               WIN: gl.constexpr, WINDOW: gl.constexpr, D: gl.constexpr, BLOCK_E: gl.constexpr, layout: gl.constexpr,
+               SKIP: gl.constexpr):
+    """The tile at entry e0 into slot s, each half once its `free` barrier passes the phase (every copier thread
+    arrives on the half's `ready` when its copies land)."""
+    is_win, row, valid = _entry_rows(e0, hi, pos, ind_b, WIN, WINDOW, BLOCK_E, gl.SliceLayout(1, layout))
+    for half in gl.static_range(2):
+        mbarrier.wait(free.index(2 * s + half), phase)
+        if not SKIP & SKIP_COPY:
+            _issue_half(ring.index(s), half, win_b, comp_b, is_win, row, valid, stride_wr, stride_cr, D // 2, layout)
+        async_copy.mbarrier_arrive(ready.index(2 * s + half), increment_count=False)
 
 
 @gluon.jit
 def _seesaw_copier(ring, q_smem, ready, free, q_ready, q_b, win_b, comp_b, ind_b, pos, lo, hi, n_tiles, stride_qh,
                    stride_wr, stride_cr, WIN: gl.constexpr, WINDOW: gl.constexpr, D: gl.constexpr,
                    BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr, PREFETCH: gl.constexpr, SKIP: gl.constexpr):
-    """Copy partition: Q, then tile t into slot t % 2, each half once its `free` barrier passes (every copier
-    thread arrives on the half's `ready` when its copies land). Q comes in halves too, each before the same half
-    of tile 0, so the first QK starts on 32 + 32 KB instead of 64 + 32."""
+    """Copy partition: Q, then tile t into slot t % 2 (`_copy_tile`). Q comes in halves, each before the same half
+    of tile 0, so the first QK starts on 32 + 32 KB instead of 64 + 32; tile 1 follows into its fresh slot. From
+    tile 2 on, after each copy, the rows PREFETCH tiles ahead are prefetched into L2."""
     copy_layout: gl.constexpr = gl.BlockedLayout([1, 8], [4, 8], [gl.num_warps(), 1], [1, 0])
     rows_layout: gl.constexpr = gl.SliceLayout(1, copy_layout)
+    pf_rows: gl.constexpr = gl.SliceLayout(1, PREFETCH_LAYOUT)
     HD: gl.constexpr = D // 2
     is_win, row, valid = _entry_rows(lo, hi, pos, ind_b, WIN, WINDOW, BLOCK_E, rows_layout)
     for half in gl.static_range(2):  # tile 0 (its slot is fresh: no wait), each half after that half of Q
@@ -106,22 +124,24 @@ def _seesaw_copier(ring, q_smem, ready, free, q_ready, q_b, win_b, comp_b, ind_b
         if not SKIP & SKIP_COPY:
             _issue_half(ring.index(0), half, win_b, comp_b, is_win, row, valid, stride_wr, stride_cr, HD, copy_layout)
         async_copy.mbarrier_arrive(ready.index(half), increment_count=False)
-    for t in gl.static_range(1, 1 + PREFETCH):
-        if t < n_tiles:
-            _prefetch_tile(lo + t * BLOCK_E, hi, pos, ind_b, win_b, comp_b, stride_wr, stride_cr, WIN, WINDOW, D, BLOCK_E)
-    for t in range(1, n_tiles):
-        if PREFETCH > 0 and t + PREFETCH < n_tiles:
-            _prefetch_tile(lo + (t + PREFETCH) * BLOCK_E, hi, pos, ind_b, win_b, comp_b, stride_wr, stride_cr,
-                           WIN, WINDOW, D, BLOCK_E)
-        s = t % 2
-        is_win, row, valid = _entry_rows(lo + t * BLOCK_E, hi, pos, ind_b, WIN, WINDOW, BLOCK_E, rows_layout)
-        phase = ((t // 2) & 1) ^ 1  # a fresh barrier passes phase 1 at once
-        for half in gl.static_range(2):
-            mbarrier.wait(free.index(2 * s + half), phase)
-            if not SKIP & SKIP_COPY:
-                _issue_half(ring.index(s), half, win_b, comp_b, is_win, row, valid, stride_wr, stride_cr, HD,
-                            copy_layout)
-            async_copy.mbarrier_arrive(ready.index(2 * s + half), increment_count=False)
+    # tile 1 (fresh slot; past the split's end it is all masked and nobody waits for it)
+    _copy_tile(ring, 1, free, ready, 1, lo + BLOCK_E, hi, pos, ind_b, win_b, comp_b, stride_wr, stride_cr, WIN,
+               WINDOW, D, BLOCK_E, copy_layout, SKIP)
+    if PREFETCH > 0:
+        for t in gl.static_range(2, 2 + PREFETCH):
+            if t < n_tiles:
+                _prefetch_tile(lo + t * BLOCK_E, hi, pos, _entry_index(lo + t * BLOCK_E, hi, ind_b, WIN, WINDOW,
+                               BLOCK_E, pf_rows), win_b, comp_b, stride_wr, stride_cr, WIN, WINDOW, D, BLOCK_E)
+        pf_idx = _entry_index(lo + (2 + PREFETCH) * BLOCK_E, hi, ind_b, WIN, WINDOW, BLOCK_E, pf_rows)
+    for t in range(2, n_tiles):
+        _copy_tile(ring, t % 2, free, ready, ((t // 2) & 1) ^ 1, lo + t * BLOCK_E, hi, pos, ind_b, win_b, comp_b,
+                   stride_wr, stride_cr, WIN, WINDOW, D, BLOCK_E, copy_layout, SKIP)
+        if PREFETCH > 0:
+            if t + PREFETCH < n_tiles:
+                _prefetch_tile(lo + (t + PREFETCH) * BLOCK_E, hi, pos, pf_idx, win_b, comp_b, stride_wr, stride_cr,
+                               WIN, WINDOW, D, BLOCK_E)
+            pf_idx = _entry_index(lo + (t + 1 + PREFETCH) * BLOCK_E, hi, ind_b, WIN, WINDOW, BLOCK_E, pf_rows)
+    async_copy.wait_group(0)  # (a masked tile 1 past the split's end is still being zero-filled)
 
 
 @gluon.jit
