@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kernels import Bench, Tunings, decode_case, log, rel_err, to_fp8, write_outputs  # noqa: E402
 from wholerepo.kernels import reference as ref  # noqa: E402
 from wholerepo.kernels import sparse_attention_hopper as hopper  # noqa: E402
-from wholerepo.kernels import sparse_attention_seesaw as seesaw  # noqa: E402
 from wholerepo.kernels.config import AttentionConfig  # noqa: E402
 from wholerepo.kernels.index_topk import index_topk  # noqa: E402
 from wholerepo.kernels.inputs import make_decode_inputs  # noqa: E402
@@ -175,12 +174,8 @@ def main() -> None:
                     help="the warp-specialized kernel writes fp32 split partials (as before round 10) instead of bf16")
     ap.add_argument("--fp8-row-stride", type=int, default=0,
                     help="fp8 rows at this row stride (e.g. 592: 16-byte aligned rows) instead of vLLM's 584")
-    ap.add_argument("--seesaw-prefetch", type=int, default=None,
-                    help="tiles the seesaw kernel's L2 prefetch runs ahead (0: none; default: the library's)")
     opts = ap.parse_args()
     hopper.BF16_PARTIALS = not opts.fp32_partials
-    if opts.seesaw_prefetch is not None:
-        seesaw.PREFETCH_TILES = opts.seesaw_prefetch
     best: dict = {}
     if opts.smoke:
         bench = Bench("cpu", graphs=False)

@@ -55,33 +55,19 @@ WS_MAXNREG = 168  # 65,536 registers over 12 warps at launch; the math warpgroup
 
 
 @gluon.jit
-def _entry_index(e0, hi, ind_b, WIN: gl.constexpr, WINDOW: gl.constexpr, BLOCK_E: gl.constexpr, layout: gl.constexpr):
-    """The index list's values for entries e0..e0+BLOCK_E-1 (-1 where none, and for window entries unless WINDOW ==
-    WINDOW_INDEXED): the load alone, so a caller can issue it well ahead of its use."""
-    offs_e = e0 + gl.arange(0, BLOCK_E, layout=layout)
-    if WINDOW == WINDOW_INDEXED:
-        return gl.load(ind_b + offs_e, mask=offs_e < hi, other=-1)
-    return gl.load(ind_b + (offs_e - WIN), mask=(offs_e < hi) & (offs_e >= WIN), other=-1)
-
-
-@gluon.jit
 def _entry_live(e0, hi, pos, ind_b, WIN: gl.constexpr, WINDOW: gl.constexpr, BLOCK_E: gl.constexpr,
                 layout: gl.constexpr):
     """(is_window, index, live) of entries e0..e0+BLOCK_E-1: the first WIN are the window, by position or (WINDOW ==
     WINDOW_INDEXED) by the first WIN indices of the list, the rest the selected compressed entries (-1 = none)."""
-    idx = _entry_index(e0, hi, ind_b, WIN, WINDOW, BLOCK_E, layout)
-    return _entry_live_of(e0, hi, pos, idx, WIN, WINDOW, BLOCK_E, layout)
-
-
-@gluon.jit
-def _entry_live_of(e0, hi, pos, idx, WIN: gl.constexpr, WINDOW: gl.constexpr, BLOCK_E: gl.constexpr,
-                   layout: gl.constexpr):
-    """`_entry_live` from index values `_entry_index` loaded."""
     offs_e = e0 + gl.arange(0, BLOCK_E, layout=layout)
     is_win = offs_e < WIN
     if WINDOW == WINDOW_INDEXED:
-        return is_win, idx, idx >= 0
-    return is_win, idx, gl.where(is_win, (pos - WIN + 1 + offs_e >= 0) & (offs_e < hi), idx >= 0)
+        idx = gl.load(ind_b + offs_e, mask=offs_e < hi, other=-1)
+        live = idx >= 0
+    else:
+        idx = gl.load(ind_b + (offs_e - WIN), mask=(offs_e < hi) & (offs_e >= WIN), other=-1)
+        live = gl.where(is_win, (pos - WIN + 1 + offs_e >= 0) & (offs_e < hi), idx >= 0)
+    return is_win, idx, live
 
 
 @gluon.jit
@@ -90,15 +76,7 @@ def _entry_rows(e0, hi, pos, ind_b, WIN: gl.constexpr, WINDOW: gl.constexpr, BLO
     """(is_window, cache row, live) of the entries; window rows are slot p % WIN of a ring (WINDOW_RING: decode,
     WIN a power of two, so no 64-bit division), position p of the sequence's kv (WINDOW_BY_POSITION: prefill), or
     rows of a pool the index list names (WINDOW_INDEXED: vLLM's paged window)."""
-    idx = _entry_index(e0, hi, ind_b, WIN, WINDOW, BLOCK_E, layout)
-    return _entry_rows_of(e0, hi, pos, idx, WIN, WINDOW, BLOCK_E, layout)
-
-
-@gluon.jit
-def _entry_rows_of(e0, hi, pos, idx, WIN: gl.constexpr, WINDOW: gl.constexpr, BLOCK_E: gl.constexpr,
-                   layout: gl.constexpr):
-    """`_entry_rows` from index values `_entry_index` loaded."""
-    is_win, idx, live = _entry_live_of(e0, hi, pos, idx, WIN, WINDOW, BLOCK_E, layout)
+    is_win, idx, live = _entry_live(e0, hi, pos, ind_b, WIN, WINDOW, BLOCK_E, layout)
     if WINDOW == WINDOW_INDEXED:
         return is_win, gl.where(live, idx.to(gl.int64), 0), live
     p = gl.maximum(pos - WIN + 1 + e0 + gl.arange(0, BLOCK_E, layout=layout), 0)

@@ -24,6 +24,10 @@ the follow only.
 A split's partial is written as the warp-specialized kernel's (bf16 [64, 512] plus (max, denominator) in base 2),
 so split_combine.py finishes the job. bf16 rows only (fp8 rows take the warp-specialized kernel).
 An odd tile count pairs its last tile with a masked tile b that is neither copied nor multiplied.
+
+Measured (bench/results/kernels-h200-2026-11-29-round11*.md): Pro B=32 at 1M 30.4-30.8 µs against 32.8-33.1 for
+the warp-specialized kernel in the same runs, Flash B=32 16.0-16.2 against 16.9-17.4. Without copies it would take
+~25 (call 2): its loop now waits on the ring's refills, which two slots beside Q cannot hide.
 """
 
 from __future__ import annotations
@@ -48,10 +52,8 @@ from wholerepo.kernels.sparse_attention_hopper import (
     _async_load,
     _copy_q,
     _cta_barrier,
-    _entry_index,
     _entry_live,
     _entry_rows,
-    _entry_rows_of,
     _program_work,
 )
 
@@ -72,26 +74,6 @@ def _issue_half(slot, half: gl.constexpr, win_b, comp_b, is_win, row, valid, str
     _async_load(slot.slice(half * HD, HD, dim=1), ptrs, mask=valid[:, None])
 
 
-# L2 prefetch of a tile's rows: 64 rows x 2 halves of 512 bytes over the copier's 128 threads, one bulk prefetch each
-PREFETCH_LAYOUT = gl.constexpr(gl.BlockedLayout([1, 1], [16, 2], [PRODUCER_WARPS, 1], [1, 0]))
-PREFETCH_TILES = 2  # tiles the L2 prefetch runs ahead of the copy into shared memory (0: none); a bench knob
-
-
-@gluon.jit
-def _prefetch_tile(e0, hi, pos, idx, win_b, comp_b, stride_wr, stride_cr, WIN: gl.constexpr, WINDOW: gl.constexpr,
-                   D: gl.constexpr, BLOCK_E: gl.constexpr):
-    """Ask L2 for the rows of the tile at entry e0, from its index values (`_entry_index`, loaded a tile earlier so
-    nothing waits on them here): cp.async.bulk.prefetch, no shared memory and no wait, so the tile's copy into a
-    slot, which waits for the slot to be freed, reads L2 instead of HBM (masked entries name row 0)."""
-    gl.static_assert(D == 512, "half a bf16 row is the 512 bytes in the prefetch below")
-    is_win, row, _ = _entry_rows_of(e0, hi, pos, idx, WIN, WINDOW, BLOCK_E, gl.SliceLayout(1, PREFETCH_LAYOUT))
-    base = gl.where(is_win, win_b + row * stride_wr, comp_b + row * stride_cr)
-    part = gl.arange(0, 2, layout=gl.SliceLayout(0, PREFETCH_LAYOUT))
-    addr = (base[:, None] + part[None, :] * (D // 2)).to(gl.int64, bitcast=True)
-    gl.inline_asm_elementwise("cp.async.bulk.prefetch.L2.global [$1], 512;\n\tmov.u32 $0, 0;", "=r,l", [addr],
-                              dtype=gl.int32, is_pure=False, pack=1)
-
-
 @gluon.jit
 def _copy_tile(ring, s, free, ready, phase, e0, hi, pos, ind_b, win_b, comp_b, stride_wr, stride_cr,
                WIN: gl.constexpr, WINDOW: gl.constexpr, D: gl.constexpr, BLOCK_E: gl.constexpr, layout: gl.constexpr,
@@ -109,13 +91,13 @@ def _copy_tile(ring, s, free, ready, phase, e0, hi, pos, ind_b, win_b, comp_b, s
 @gluon.jit
 def _seesaw_copier(ring, q_smem, ready, free, q_ready, q_b, win_b, comp_b, ind_b, pos, lo, hi, n_tiles, stride_qh,
                    stride_wr, stride_cr, WIN: gl.constexpr, WINDOW: gl.constexpr, D: gl.constexpr,
-                   BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr, PREFETCH: gl.constexpr, SKIP: gl.constexpr):
+                   BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr, SKIP: gl.constexpr):
     """Copy partition: Q, then tile t into slot t % 2 (`_copy_tile`). Q comes in halves, each before the same half
-    of tile 0, so the first QK starts on 32 + 32 KB instead of 64 + 32; tile 1 follows into its fresh slot. From
-    tile 2 on, after each copy, the rows PREFETCH tiles ahead are prefetched into L2."""
+    of tile 0, so the first QK starts on 32 + 32 KB instead of 64 + 32; tile 1 follows into its fresh slot.
+    (An L2 prefetch of the rows 2-4 tiles ahead, `cp.async.bulk.prefetch.L2`, made Pro B=32 1.9-5.4 µs slower:
+    round 11, calls 5-6.)"""
     copy_layout: gl.constexpr = gl.BlockedLayout([1, 8], [4, 8], [gl.num_warps(), 1], [1, 0])
     rows_layout: gl.constexpr = gl.SliceLayout(1, copy_layout)
-    pf_rows: gl.constexpr = gl.SliceLayout(1, PREFETCH_LAYOUT)
     HD: gl.constexpr = D // 2
     is_win, row, valid = _entry_rows(lo, hi, pos, ind_b, WIN, WINDOW, BLOCK_E, rows_layout)
     for half in gl.static_range(2):  # tile 0 (its slot is fresh: no wait), each half after that half of Q
@@ -127,20 +109,9 @@ def _seesaw_copier(ring, q_smem, ready, free, q_ready, q_b, win_b, comp_b, ind_b
     # tile 1 (fresh slot; past the split's end it is all masked and nobody waits for it)
     _copy_tile(ring, 1, free, ready, 1, lo + BLOCK_E, hi, pos, ind_b, win_b, comp_b, stride_wr, stride_cr, WIN,
                WINDOW, D, BLOCK_E, copy_layout, SKIP)
-    if PREFETCH > 0:
-        for t in gl.static_range(2, 2 + PREFETCH):
-            if t < n_tiles:
-                _prefetch_tile(lo + t * BLOCK_E, hi, pos, _entry_index(lo + t * BLOCK_E, hi, ind_b, WIN, WINDOW,
-                               BLOCK_E, pf_rows), win_b, comp_b, stride_wr, stride_cr, WIN, WINDOW, D, BLOCK_E)
-        pf_idx = _entry_index(lo + (2 + PREFETCH) * BLOCK_E, hi, ind_b, WIN, WINDOW, BLOCK_E, pf_rows)
     for t in range(2, n_tiles):
         _copy_tile(ring, t % 2, free, ready, ((t // 2) & 1) ^ 1, lo + t * BLOCK_E, hi, pos, ind_b, win_b, comp_b,
                    stride_wr, stride_cr, WIN, WINDOW, D, BLOCK_E, copy_layout, SKIP)
-        if PREFETCH > 0:
-            if t + PREFETCH < n_tiles:
-                _prefetch_tile(lo + (t + PREFETCH) * BLOCK_E, hi, pos, pf_idx, win_b, comp_b, stride_wr, stride_cr,
-                               WIN, WINDOW, D, BLOCK_E)
-            pf_idx = _entry_index(lo + (t + 1 + PREFETCH) * BLOCK_E, hi, ind_b, WIN, WINDOW, BLOCK_E, pf_rows)
     async_copy.wait_group(0)  # (a masked tile 1 past the split's end is still being zero-filled)
 
 
@@ -334,7 +305,7 @@ def _sparse_attn_seesaw_kernel(
     stride_qb, stride_qh, stride_wb, stride_wr, stride_cb, stride_cr, stride_ib,
     stride_ab, stride_ah, stride_as, stride_mb, stride_mh, stride_ms, zero,
     WIN: gl.constexpr, WINDOW: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr,
-    PREFETCH: gl.constexpr, SKIP: gl.constexpr,
+    SKIP: gl.constexpr,
 ):
     """One program: BLOCK_H heads of one query over one split of its entries (as `_sparse_attn_ws_kernel`, with
     the seesaw schedule: module docstring); `zero` is 0, passed at run time (see `_seesaw_lead`)."""
@@ -376,7 +347,7 @@ def _sparse_attn_seesaw_kernel(
                           BLOCK_E, SKIP)),
         (_seesaw_copier, (ring, q_smem.index(0), ready, free, q_ready, q_ptr + b * stride_qb + h0 * stride_qh,
                           win_ptr + b * stride_wb, comp_ptr + b * stride_cb, ind_b, pos, lo, hi, n_tiles,
-                          stride_qh, stride_wr, stride_cr, WIN, WINDOW, D, BLOCK_H, BLOCK_E, PREFETCH, SKIP)),
+                          stride_qh, stride_wr, stride_cr, WIN, WINDOW, D, BLOCK_H, BLOCK_E, SKIP)),
     ], [MATH_WARPS, PRODUCER_WARPS], [FOLLOW_REGS, PRODUCER_REGS])
     ml = ml_ptr + b * stride_mb + split * stride_ms + (h0 + gl.arange(0, BLOCK_H, layout=m_i.type.layout)) * stride_mh
     gl.store(ml, m_i)
@@ -388,4 +359,4 @@ def launch(grid: tuple[int, int], args: tuple, *, window: int, window_mode: int,
     from wholerepo.kernels import sparse_attention_hopper as hopper
 
     _sparse_attn_seesaw_kernel[grid](*args, 0, WIN=window, WINDOW=window_mode, D=dim, BLOCK_H=hopper.BLOCK_H,
-                                     BLOCK_E=block_e, PREFETCH=PREFETCH_TILES, SKIP=hopper.PROBE_SKIP, num_warps=MATH_WARPS.value, maxnreg=MAXNREG)
+                                     BLOCK_E=block_e, SKIP=hopper.PROBE_SKIP, num_warps=MATH_WARPS.value, maxnreg=MAXNREG)

@@ -50,9 +50,7 @@ def compile_report(block_e: int, ring: int, ws: bool, workdir: str, rows: str = 
     kernel = (seesaw_mod._sparse_attn_seesaw_kernel if seesaw else hopper._sparse_attn_ws_kernel if ws
               else hopper._sparse_attn_async_kernel)
     constants = dict(WIN=128, WINDOW=hopper.WINDOW_RING.value, D=512, BLOCK_H=hopper.BLOCK_H, BLOCK_E=block_e, SKIP=0)
-    if seesaw:
-        constants["PREFETCH"] = seesaw_mod.PREFETCH_TILES
-    else:
+    if not seesaw:
         constants["NUM_BUF"] = ring
     fp8, paged = rows != "bf16", rows == "fp8-pages"
     if ws and not seesaw:  # 584-byte rows: 8-byte copies; pages: 16-byte copies; partials as launches write them
