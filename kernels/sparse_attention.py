@@ -9,7 +9,7 @@ pages of fp8 rows (`page_rows`: data parts, then scale parts, per page; §4.4), 
 per sequence, or pools the batch shares (a 2-D compressed cache; the window through `window_indices`). Prefill is the same kernel: every query is a row whose window reads the
 sequence's kv by position, and the compressed cache is shared (batch stride 0). On Hopper, tunings with
 ring > 0 run sparse_attention_hopper.py's Gluon kernel instead (bf16 rows; fp8 rows in its warp-specialized
-form), with the same partials and the same combine.
+form), and those with seesaw sparse_attention_seesaw.py's for bf16 rows, with the same partials and the same combine.
 """
 
 from __future__ import annotations
