@@ -161,6 +161,46 @@ def _publish(p_buf, m_buf, p, m, bar):
     mbarrier.arrive(bar, count=1)
 
 
+@gluon.constexpr_function
+def _s_layout(BLOCK_E):
+    """One math warpgroup's S [64, BLOCK_E] as wgmma leaves it."""
+    return gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1], instr_shape=[16, BLOCK_E, 16])
+
+
+@gluon.constexpr_function
+def _o_layout(D):
+    """One math warpgroup's half accumulator [64, D/2] as wgmma leaves it."""
+    return gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1], instr_shape=[16, D // 2, 16])
+
+
+@gluon.jit
+def _math_state(BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr, D: gl.constexpr):
+    """A math warpgroup's start: (running max -inf, denominator 0, half accumulator 0, S's zero init)."""
+    rows: gl.constexpr = gl.SliceLayout(1, _s_layout(BLOCK_E))
+    return (gl.full([BLOCK_H], float("-inf"), gl.float32, layout=rows), gl.zeros([BLOCK_H], gl.float32, layout=rows),
+            gl.zeros([BLOCK_H, D // 2], gl.float32, layout=_o_layout(D)),
+            gl.zeros([BLOCK_H, BLOCK_E], gl.float32, layout=_s_layout(BLOCK_E)))
+
+
+@gluon.jit
+def _rows_of(f, acc):
+    """Per-row factors f (S's row layout) as a column that scales the accumulator's rows."""
+    return gl.convert_layout(f, gl.SliceLayout(1, acc.type.layout))[:, None]
+
+
+@gluon.jit
+def _operand_a(p, acc):
+    """P in registers as the A operand of a wgmma into `acc` (no shared memory)."""
+    return gl.convert_layout(p, gl.DotOperandLayout(operand_index=0, parent=acc.type.layout, k_width=2))
+
+
+@gluon.jit
+def _pair_views(ring, q_smem, j, zero):
+    """(barrier phase, tile a's slot, tile b's slot, Q) of pair j, indexed by a run-time zero: with loop-invariant
+    slots the compiler hoisted all 32 QK steps' wgmma descriptors out of the loop and ptxas spilled them (round 7)."""
+    return j & 1, ring.index(j * zero), ring.index(1 + j * zero), q_smem.index(j * zero)
+
+
 @gluon.jit
 def _seesaw_lead(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_ready, b_ready, done, ind_b, pos, lo,
                  hi, n_tiles, scale_log2, zero, acc_b, h0, stride_ah, WIN: gl.constexpr, WINDOW: gl.constexpr,
@@ -168,25 +208,11 @@ def _seesaw_lead(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_r
     """Lead warpgroup (output dims 0..D/2-1, the default partition): per pair, S of tile a, its softmax against the
     running max, P_a and m_a published; O_L·alpha + P_a·V_a[:, L] (P_a from registers) while the follow scores
     tile b; then, on P_b and m_b, O_L·beta + P_b·V_b[:, L]. Returns O_L, the final max and the whole denominator."""
-    s_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
-                                                       instr_shape=[16, BLOCK_E, 16])
-    o_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
-                                                       instr_shape=[16, D // 2, 16])
-    p_operand: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_layout, k_width=2)
-    rows: gl.constexpr = gl.SliceLayout(1, s_layout)
-    o_rows: gl.constexpr = gl.SliceLayout(1, o_layout)
+    s_layout: gl.constexpr = _s_layout(BLOCK_E)
     HD: gl.constexpr = D // 2
-    m = gl.full([BLOCK_H], float("-inf"), gl.float32, layout=rows)
-    den = gl.zeros([BLOCK_H], gl.float32, layout=rows)
-    acc = gl.zeros([BLOCK_H, HD], gl.float32, layout=o_layout)
-    s_init = gl.zeros([BLOCK_H, BLOCK_E], gl.float32, layout=s_layout)
+    m, den, acc, s_init = _math_state(BLOCK_H, BLOCK_E, D)
     for j in range(gl.cdiv(n_tiles, 2)):
-        phase = j & 1
-        # a run-time zero index: loop-invariant slots let the compiler hoist all 32 QK steps' wgmma descriptors
-        # out of the loop, and ptxas spilled them (round 7)
-        kv_a = ring.index(j * zero)
-        kv_b = ring.index(1 + j * zero)
-        q = q_smem.index(j * zero)
+        phase, kv_a, kv_b, q = _pair_views(ring, q_smem, j, zero)
         _, _, live = _entry_live(lo + 2 * j * BLOCK_E, hi, pos, ind_b, WIN, WINDOW, BLOCK_E, gl.SliceLayout(0, s_layout))
         s = _qk(q, q_ready, kv_a, ready, 0, phase, s_init, D, SKIP)
         async_copy.mbarrier_arrive(free.index(1), increment_count=False)  # slot 0's upper half: the lead's QK is done
@@ -198,17 +224,17 @@ def _seesaw_lead(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_r
         den = den * alpha + gl.sum(p, axis=1)
         p16 = p.to(gl.bfloat16)
         _publish(p_smem.index(0), m_smem.index(0), p16, m_a, a_ready)
-        acc = acc * gl.convert_layout(alpha, o_rows)[:, None]
+        acc = acc * _rows_of(alpha, acc)
         if not SKIP & SKIP_PV:
-            acc = warpgroup_mma(gl.convert_layout(p16, p_operand), kv_a.slice(0, HD, dim=1), acc, is_async=True)
+            acc = warpgroup_mma(_operand_a(p16, acc), kv_a.slice(0, HD, dim=1), acc, is_async=True)
         mbarrier.wait(b_ready, phase)
-        m_b = m_smem.index(1).load(rows)
+        m_b = m_smem.index(1).load(m.type.layout)
         if not SKIP & SKIP_PV:
             acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
         async_copy.mbarrier_arrive(free.index(0), increment_count=False)  # slot 0's lower half: the lead is done
         beta = gl.exp2(m_a - _finite(m_b))  # (running maxima as they are, -inf included: exp2 gives 0)
         den = den * beta
-        acc = acc * gl.convert_layout(beta, o_rows)[:, None]
+        acc = acc * _rows_of(beta, acc)
         fence_async_shared()
         if 2 * j + 1 < n_tiles:  # (an odd count's last tile b is masked: nothing to add)
             acc = _pv(p_smem.index(1), kv_b.slice(0, HD, dim=1), acc, SKIP)
@@ -219,7 +245,7 @@ def _seesaw_lead(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_r
     if not SKIP & SKIP_STORE:
         _store_half(acc, q_smem.index(0).slice(0, HD, dim=1), acc_b, h0, 0, stride_ah, BLOCK_H, HD)
     mbarrier.wait(done, 0)  # the follow's denominator
-    return m, den + l_smem.load(rows)
+    return m, den + l_smem.load(m.type.layout)
 
 
 @gluon.jit
@@ -230,23 +256,11 @@ def _seesaw_follow(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a
     m_b = max(m_a, its row max), P_b and m_b published; O_R·alpha + P_a·V_a[:, R] (P_a from shared memory), then
     O_R·beta + P_b·V_b[:, R] (P_b from registers). Writes its half of the partial (bf16) and hands its
     denominator to the lead."""
-    s_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
-                                                       instr_shape=[16, BLOCK_E, 16])
-    o_layout: gl.constexpr = gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1],
-                                                       instr_shape=[16, D // 2, 16])
-    p_operand: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=o_layout, k_width=2)
-    rows: gl.constexpr = gl.SliceLayout(1, s_layout)
-    o_rows: gl.constexpr = gl.SliceLayout(1, o_layout)
+    s_layout: gl.constexpr = _s_layout(BLOCK_E)
     HD: gl.constexpr = D // 2
-    m = gl.full([BLOCK_H], float("-inf"), gl.float32, layout=rows)
-    den = gl.zeros([BLOCK_H], gl.float32, layout=rows)
-    acc = gl.zeros([BLOCK_H, HD], gl.float32, layout=o_layout)
-    s_init = gl.zeros([BLOCK_H, BLOCK_E], gl.float32, layout=s_layout)
+    m, den, acc, s_init = _math_state(BLOCK_H, BLOCK_E, D)
     for j in range(gl.cdiv(n_tiles, 2)):
-        phase = j & 1
-        kv_a = ring.index(j * zero)
-        kv_b = ring.index(1 + j * zero)
-        q = q_smem.index(j * zero)
+        phase, kv_a, kv_b, q = _pair_views(ring, q_smem, j, zero)
         _, _, live = _entry_live(lo + (2 * j + 1) * BLOCK_E, hi, pos, ind_b, WIN, WINDOW, BLOCK_E,
                                  gl.SliceLayout(0, s_layout))
         if 2 * j + 1 < n_tiles:  # noqa: SIM108 - Gluon takes a run-time if, not a conditional expression
@@ -256,7 +270,7 @@ def _seesaw_follow(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a
         async_copy.mbarrier_arrive(free.index(2), increment_count=False)  # slot 1's lower half: the follow's QK is done
         s = gl.where(live[None, :], s * scale_log2, float("-inf"))
         mbarrier.wait(a_ready, phase)
-        m_a = m_smem.index(0).load(rows)
+        m_a = m_smem.index(0).load(m.type.layout)
         alpha = gl.exp2(m - _finite(m_a))
         m_b = gl.maximum(m_a, gl.max(s, axis=1))
         m_b_fin = _finite(m_b)
@@ -265,13 +279,13 @@ def _seesaw_follow(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a
         p16 = p.to(gl.bfloat16)
         _publish(p_smem.index(1), m_smem.index(1), p16, m_b, b_ready)
         den = den * alpha * beta + gl.sum(p, axis=1)
-        acc = acc * gl.convert_layout(alpha, o_rows)[:, None]
+        acc = acc * _rows_of(alpha, acc)
         fence_async_shared()
         acc = _pv(p_smem.index(0), kv_a.slice(HD, HD, dim=1), acc, SKIP)
         async_copy.mbarrier_arrive(free.index(1), increment_count=False)  # slot 0's upper half: P_a·V_a[:, R] is done
-        acc = acc * gl.convert_layout(beta, o_rows)[:, None]
+        acc = acc * _rows_of(beta, acc)
         if 2 * j + 1 < n_tiles:
-            acc = _pv(gl.convert_layout(p16, p_operand), kv_b.slice(HD, HD, dim=1), acc, SKIP)
+            acc = _pv(_operand_a(p16, acc), kv_b.slice(HD, HD, dim=1), acc, SKIP)
         async_copy.mbarrier_arrive(free.index(3), increment_count=False)  # slot 1's upper half: the follow is done
         m = m_b
     # Q is idle once both warpgroups are past their last QK (the follow's last products waited on the lead's P_a,

@@ -80,6 +80,16 @@ def compile_report(block_e: int, ring: int, ws: bool, workdir: str, rows: str = 
             "shared": compiled.metadata.shared, "wgmma": "wgmma.mma_async" in ptx, "setmaxnreg": "setmaxnreg" in ptx}
 
 
+def _report_in_child(args: str) -> dict:
+    """compile_report(args) in a child process without TRITON_INTERPRET (see the module docstring)."""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    call = (f"import json, runpy; f = runpy.run_path({__file__!r})['compile_report']; "
+            f"print(json.dumps(f({args})))")
+    run = subprocess.run([sys.executable, "-c", call], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.parametrize(("block_e", "ring", "ws", "rows"), SHAPES,
                          ids=[f"e{e}-ring{r}-ws{int(w)}-{rows}" for e, r, w, rows in SHAPES])
 def test_gluon_attention_kernel_compiles_for_hopper_without_spills(block_e, ring, ws, rows, tmp_path):
@@ -87,12 +97,7 @@ def test_gluon_attention_kernel_compiles_for_hopper_without_spills(block_e, ring
     tiles) vLLM's fp8 rows and pages: ptxas reports no spilled bytes, shared memory fits a block, the dots are
     wgmma, and the warp-specialized form moves registers between its partitions (setmaxnreg), as the H200
     timings assume."""
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    call = (f"import json, runpy; f = runpy.run_path({__file__!r})['compile_report']; "
-            f"print(json.dumps(f({block_e}, {ring}, {bool(ws)}, {str(tmp_path)!r}, {rows!r})))")
-    run = subprocess.run([sys.executable, "-c", call], capture_output=True, text=True, env=env, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
-    report = json.loads(run.stdout.strip().splitlines()[-1])
+    report = _report_in_child(f"{block_e}, {ring}, {bool(ws)}, {str(tmp_path)!r}, {rows!r}")
     # Triton 3.9 keeps the copier's thread index on the stack across its register release when it makes 16-byte
     # copies (one 4-byte store at the partition's entry, one load after: SASS of 2026-11-29); 3.6, the H200's, does not.
     # With bf16 partials the fp8 forms also park 3 epilogue addresses (EPILOGUE_SPILL_BYTES); never inside the loop.
@@ -110,12 +115,7 @@ def test_gluon_seesaw_kernel_compiles_for_hopper_without_spills(tmp_path):
     """The seesaw kernel (sparse_attention_seesaw.py, bf16 rows, 64-entry tiles, two slots): no spilled bytes
     (round 7's form spilled 560 bytes and lost to the warp-specialized kernel), shared memory fits a block, wgmma
     dots, and register re-allocation between its three partitions."""
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    call = (f"import json, runpy; f = runpy.run_path({__file__!r})['compile_report']; "
-            f"print(json.dumps(f(64, 2, True, {str(tmp_path)!r}, 'bf16', True)))")
-    run = subprocess.run([sys.executable, "-c", call], capture_output=True, text=True, env=env, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
-    report = json.loads(run.stdout.strip().splitlines()[-1])
+    report = _report_in_child(f"64, 2, True, {str(tmp_path)!r}, 'bf16', True")
     assert report["spilled"] == 0, f"ptxas spilled {report['spilled']} bytes ({report['registers']} registers)"
     assert report["shared"] <= SHARED_LIMIT
     assert report["wgmma"] and report["setmaxnreg"]
