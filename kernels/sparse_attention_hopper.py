@@ -87,15 +87,16 @@ def _entry_rows(e0, hi, pos, ind_b, WIN: gl.constexpr, WINDOW: gl.constexpr, BLO
 
 
 @gluon.jit
-def _issue_tile(ring, slot, win_b, comp_b, is_win, row, valid, stride_wr, stride_cr, D: gl.constexpr,
+def _issue_rows(dst, win_b, comp_b, is_win, row, valid, stride_wr, stride_cr, d0, W: gl.constexpr,
                 layout: gl.constexpr):
-    """Start the copy of one tile's rows (from `_entry_rows`) into ring slot `slot`; masked entries are
-    zero-filled (cp.async with src-size 0), so the PV product never meets stale or uninitialised bits."""
-    base = gl.where(is_win, win_b + row * stride_wr, comp_b + row * stride_cr)
-    offs_d = gl.arange(0, D, layout=gl.SliceLayout(0, layout))
+    """Start the copy of dims d0..d0+W-1 of one tile's rows (from `_entry_rows`) into `dst` (a ring slot or a
+    slice of one); masked entries are zero-filled (cp.async with src-size 0), so the PV product never meets stale
+    or uninitialised bits."""
+    base = gl.where(is_win, win_b + row * stride_wr, comp_b + row * stride_cr) + d0
+    offs_d = gl.arange(0, W, layout=gl.SliceLayout(0, layout))
     ptrs = base[:, None] + offs_d[None, :]
     ptrs = gl.max_contiguous(gl.multiple_of(ptrs, [1, 16]), [1, 8])  # rows 16 B aligned (`supported` checks)
-    _async_load(ring.index(slot), ptrs, mask=valid[:, None])
+    _async_load(dst, ptrs, mask=valid[:, None])
 
 
 @gluon.jit
@@ -106,7 +107,8 @@ def _refill(ring, slot, win_b, comp_b, nxt_win, nxt_row, nxt_valid, e_next, hi, 
     after it (one iteration ahead: that index load is an L2/HBM round trip)."""
     _cta_barrier()
     if not SKIP & SKIP_COPY:
-        _issue_tile(ring, slot, win_b, comp_b, nxt_win, nxt_row, nxt_valid, stride_wr, stride_cr, D, copy_layout)
+        _issue_rows(ring.index(slot), win_b, comp_b, nxt_win, nxt_row, nxt_valid, stride_wr, stride_cr, 0, D,
+                    copy_layout)
     async_copy.commit_group()
     return _entry_rows(e_next, hi, pos, ind_b, WIN, WINDOW, BLOCK_E, gl.SliceLayout(1, copy_layout))
 
@@ -207,7 +209,7 @@ def _sparse_attn_async_kernel(
     rows_layout: gl.constexpr = gl.SliceLayout(1, copy_layout)
     for i in gl.static_range(NUM_BUF - 1):
         is_win, row, valid = _entry_rows(lo + i * BLOCK_E, hi, pos, ind_b, WIN, WINDOW, BLOCK_E, rows_layout)
-        _issue_tile(ring, i, win_b, comp_b, is_win, row, valid, stride_wr, stride_cr, D, copy_layout)
+        _issue_rows(ring.index(i), win_b, comp_b, is_win, row, valid, stride_wr, stride_cr, 0, D, copy_layout)
         async_copy.commit_group()
     nxt_win, nxt_row, nxt_valid = _entry_rows(lo + (NUM_BUF - 1) * BLOCK_E, hi, pos, ind_b, WIN, WINDOW, BLOCK_E,
                                               rows_layout)
@@ -244,7 +246,7 @@ def _sparse_attn_async_kernel(
 @gluon.jit
 def _store_partials(acc, m_i, l_rows, acc_b, ml_b, h0, stride_ah, stride_mh, BLOCK_H: gl.constexpr, D: gl.constexpr,
                     WITH_ACC: gl.constexpr = True):
-    """This split's unnormalised accumulator (unless WITH_ACC is off: `_store_bf16_partial` wrote it) and (running
+    """This split's unnormalised accumulator (unless WITH_ACC is off: `_store_bf16_rows` wrote it) and (running
     max, denominator), as the combine reads them."""
     if WITH_ACC:
         offs_h = h0 + gl.arange(0, BLOCK_H, layout=gl.SliceLayout(1, acc.type.layout))
@@ -256,18 +258,18 @@ def _store_partials(acc, m_i, l_rows, acc_b, ml_b, h0, stride_ah, stride_mh, BLO
 
 
 @gluon.jit
-def _store_bf16_partial(acc, ring, acc_b, h0, stride_ah, BLOCK_H: gl.constexpr, D: gl.constexpr):
-    """The accumulator as bf16 through the ring's (now idle) bytes: stored there from the wgmma fragment, then read
-    back 16 bytes a thread, so each warp writes 512 contiguous bytes of a row (whole 32-byte sectors; a bf16 store
-    straight from the fragment writes 16 bytes of a row per instruction). Half the fp32 partial's bytes to write
-    here and to read in the combine (round 10: the fp32 partials cost ~5.8 µs to write at Pro B=32)."""
+def _store_bf16_rows(acc, stage, acc_b, h0, d0, stride_ah, BLOCK_H: gl.constexpr, W: gl.constexpr):
+    """An accumulator [BLOCK_H, W] (output dims d0..d0+W-1) as bf16 through idle shared memory `stage`: stored there
+    from the wgmma fragment, then read back 16 bytes a thread, so each warp writes 512 contiguous bytes of a row
+    (whole 32-byte sectors; a bf16 store straight from the fragment writes 16 bytes of a row per instruction). Half
+    the fp32 partial's bytes to write here and to read in the combine (round 10: the fp32 partials cost ~5.8 µs to
+    write at Pro B=32). The warp-specialized kernel stages in the ring, the seesaw kernel in Q."""
     RB: gl.constexpr = 16  # rows a chunk: 16 registers a thread (the whole tile at once spilled in the fp8 form)
     io: gl.constexpr = gl.BlockedLayout([1, 8], [1, 32], [gl.num_warps(), 1], [1, 0])
-    stage = _ring_as(ring, BLOCK_H, D)
     stage.store(acc.to(gl.bfloat16))
     _cta_barrier()
     rows = gl.arange(0, RB, layout=gl.SliceLayout(1, io))
-    cols = gl.arange(0, D, layout=gl.SliceLayout(0, io))
+    cols = d0 + gl.arange(0, W, layout=gl.SliceLayout(0, io))
     for c in gl.static_range(BLOCK_H // RB):
         chunk = stage.slice(c * RB, RB, dim=0).load(io)
         gl.store(acc_b + (h0 + c * RB + rows)[:, None] * stride_ah + cols[None, :], chunk)
@@ -300,7 +302,8 @@ def _ws_copier(ring, q_smem, ready, free, q_ready, q_b, win_b, comp_b, ind_b, po
         is_win, row, valid = _entry_rows(lo + t * BLOCK_E, hi, pos, ind_b, WIN, WINDOW, BLOCK_E, rows_layout)
         mbarrier.wait(free.index(slot), ((t // NUM_BUF) & 1) ^ 1)  # a fresh barrier passes phase 1 at once
         if not SKIP & SKIP_COPY:
-            _issue_tile(ring, slot, win_b, comp_b, is_win, row, valid, stride_wr, stride_cr, D, copy_layout)
+            _issue_rows(ring.index(slot), win_b, comp_b, is_win, row, valid, stride_wr, stride_cr, 0, D,
+                        copy_layout)
         async_copy.mbarrier_arrive(ready.index(slot), increment_count=False)
 
 
@@ -567,7 +570,7 @@ def _sparse_attn_ws_kernel(
         _store_partials(acc, m_i, l_rows, acc_b, ml_ptr + b * stride_mb + split * stride_ms, h0, stride_ah, stride_mh,
                         BLOCK_H, D, not BF16_PARTIAL)
         if BF16_PARTIAL:  # after (m, l), whose registers are then free
-            _store_bf16_partial(acc, ring, acc_b, h0, stride_ah, BLOCK_H, D)
+            _store_bf16_rows(acc, _ring_as(ring, BLOCK_H, D), acc_b, h0, 0, stride_ah, BLOCK_H, D)
 
 
 def supported(q: torch.Tensor, caches: tuple[torch.Tensor, ...], heads: int, block_h: int, dim: int, window: int,

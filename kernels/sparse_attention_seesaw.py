@@ -42,6 +42,7 @@ from triton.experimental.gluon.language.nvidia.hopper import (
     warpgroup_mma_wait,
 )
 
+from wholerepo.kernels import sparse_attention_hopper as hopper
 from wholerepo.kernels.sparse_attention_hopper import (
     PRODUCER_REGS,
     PRODUCER_WARPS,
@@ -49,29 +50,19 @@ from wholerepo.kernels.sparse_attention_hopper import (
     SKIP_PV,
     SKIP_QK,
     SKIP_STORE,
-    _async_load,
     _copy_q,
     _cta_barrier,
     _entry_live,
     _entry_rows,
+    _issue_rows,
     _program_work,
+    _store_bf16_rows,
 )
 
 MATH_WARPS = gl.constexpr(4)  # each math warpgroup: the launch's num_warps is the lead's (the default partition)
 FOLLOW_REGS = gl.constexpr(232)  # the lead gets what is left: (MAXNREG * 12 warps - 4 * (232 + 40)) / 4 = 232
 MAXNREG = 168  # 65,536 registers over 12 warps at launch
 HALF_SLOTS = gl.constexpr(4)  # ready/free barriers: (slot 0, dims 0-255), (slot 0, 256-511), (slot 1, 0-255), (slot 1, 256-511)
-
-
-@gluon.jit
-def _issue_half(slot, half: gl.constexpr, win_b, comp_b, is_win, row, valid, stride_wr, stride_cr, HD: gl.constexpr,
-                layout: gl.constexpr):
-    """Start the copy of dims half*HD..half*HD+HD-1 of one tile's rows into that half of `slot` (masked entries
-    zero-filled)."""
-    base = gl.where(is_win, win_b + row * stride_wr, comp_b + row * stride_cr) + half * HD
-    offs_d = gl.arange(0, HD, layout=gl.SliceLayout(0, layout))
-    ptrs = gl.max_contiguous(gl.multiple_of(base[:, None] + offs_d[None, :], [1, 16]), [1, 8])
-    _async_load(slot.slice(half * HD, HD, dim=1), ptrs, mask=valid[:, None])
 
 
 @gluon.jit
@@ -84,7 +75,8 @@ def _copy_tile(ring, s, free, ready, phase, e0, hi, pos, ind_b, win_b, comp_b, s
     for half in gl.static_range(2):
         mbarrier.wait(free.index(2 * s + half), phase)
         if not SKIP & SKIP_COPY:
-            _issue_half(ring.index(s), half, win_b, comp_b, is_win, row, valid, stride_wr, stride_cr, D // 2, layout)
+            _issue_rows(ring.index(s).slice(half * (D // 2), D // 2, dim=1), win_b, comp_b, is_win, row, valid,
+                        stride_wr, stride_cr, half * (D // 2), D // 2, layout)
         async_copy.mbarrier_arrive(ready.index(2 * s + half), increment_count=False)
 
 
@@ -104,7 +96,8 @@ def _seesaw_copier(ring, q_smem, ready, free, q_ready, q_b, win_b, comp_b, ind_b
         _copy_q(q_smem.slice(half * HD, HD, dim=1), q_ready.index(half), q_b + half * HD, stride_qh, BLOCK_H, HD,
                 copy_layout, SKIP)
         if not SKIP & SKIP_COPY:
-            _issue_half(ring.index(0), half, win_b, comp_b, is_win, row, valid, stride_wr, stride_cr, HD, copy_layout)
+            _issue_rows(ring.index(0).slice(half * HD, HD, dim=1), win_b, comp_b, is_win, row, valid, stride_wr,
+                        stride_cr, half * HD, HD, copy_layout)
         async_copy.mbarrier_arrive(ready.index(half), increment_count=False)
     # tile 1 (fresh slot; past the split's end it is all masked and nobody waits for it)
     _copy_tile(ring, 1, free, ready, 1, lo + BLOCK_E, hi, pos, ind_b, win_b, comp_b, stride_wr, stride_cr, WIN,
@@ -243,7 +236,7 @@ def _seesaw_lead(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_r
     # Q is idle once both warpgroups are past their last QK (the follow's was done before it published P_b): its
     # lower half stages O_L, written while the follow finishes its products
     if not SKIP & SKIP_STORE:
-        _store_half(acc, q_smem.index(0).slice(0, HD, dim=1), acc_b, h0, 0, stride_ah, BLOCK_H, HD)
+        _store_bf16_rows(acc, q_smem.index(0).slice(0, HD, dim=1), acc_b, h0, 0, stride_ah, BLOCK_H, HD)
     mbarrier.wait(done, 0)  # the follow's denominator
     return m, den + l_smem.load(m.type.layout)
 
@@ -291,25 +284,10 @@ def _seesaw_follow(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a
     # Q is idle once both warpgroups are past their last QK (the follow's last products waited on the lead's P_a,
     # published after the lead's last QK): its upper half stages O_R
     if not SKIP & SKIP_STORE:
-        _store_half(acc, q_smem.index(0).slice(HD, HD, dim=1), acc_b, h0, HD, stride_ah, BLOCK_H, HD)
+        _store_bf16_rows(acc, q_smem.index(0).slice(HD, HD, dim=1), acc_b, h0, HD, stride_ah, BLOCK_H, HD)
     l_smem.store(den)
     _cta_barrier()
     mbarrier.arrive(done, count=1)
-
-
-@gluon.jit
-def _store_half(acc, stage, acc_b, h0, d0, stride_ah, BLOCK_H: gl.constexpr, HD: gl.constexpr):
-    """Half of the accumulator (dims d0..d0+HD-1) as bf16 through shared memory, read back 16 bytes a thread so
-    each warp writes 512 contiguous bytes of a row (as sparse_attention_hopper._store_bf16_partial)."""
-    RB: gl.constexpr = 16
-    io: gl.constexpr = gl.BlockedLayout([1, 8], [1, 32], [gl.num_warps(), 1], [1, 0])
-    stage.store(acc.to(gl.bfloat16))
-    _cta_barrier()
-    rows = gl.arange(0, RB, layout=gl.SliceLayout(1, io))
-    cols = d0 + gl.arange(0, HD, layout=gl.SliceLayout(0, io))
-    for c in gl.static_range(BLOCK_H // RB):
-        chunk = stage.slice(c * RB, RB, dim=0).load(io)
-        gl.store(acc_b + (h0 + c * RB + rows)[:, None] * stride_ah + cols[None, :], chunk)
 
 
 @gluon.jit(do_not_specialize=["zero"])
@@ -370,7 +348,5 @@ def _sparse_attn_seesaw_kernel(
 
 def launch(grid: tuple[int, int], args: tuple, *, window: int, window_mode: int, dim: int, block_e: int) -> None:
     """Launch over `grid` with the warp-specialized kernel's runtime arguments (bf16 rows, bf16 partials)."""
-    from wholerepo.kernels import sparse_attention_hopper as hopper
-
     _sparse_attn_seesaw_kernel[grid](*args, 0, WIN=window, WINDOW=window_mode, D=dim, BLOCK_H=hopper.BLOCK_H,
                                      BLOCK_E=block_e, SKIP=hopper.PROBE_SKIP, num_warps=MATH_WARPS.value, maxnreg=MAXNREG)

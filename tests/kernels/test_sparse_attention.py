@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -364,7 +366,7 @@ def test_hopper_seesaw_kernel_matches_reference(min_tiles, name, batch, context,
     inp = make_decode_inputs(cfg, batch, context, device="cuda", seed=batch + min_tiles, ragged=True)
     idx = _indices(inp, cfg)
     args = (inp.q, inp.window_kv, inp.comp_kv, idx, inp.positions, inp.sink, inp.inv_freq, cfg)
-    tuning = kern.AttnTuning(**{**{f: getattr(SEESAW, f) for f in SEESAW.__slots__}, "min_tiles": min_tiles})
+    tuning = dataclasses.replace(SEESAW, min_tiles=min_tiles)
     seesaw._sparse_attn_seesaw_kernel.device_caches.clear()
     got = kern.sparse_attention(*args, tuning=tuning, out=torch.full_like(inp.q, float("nan")))
     assert any(cache[0] for cache in seesaw._sparse_attn_seesaw_kernel.device_caches.values()), "it did not launch"
