@@ -81,7 +81,7 @@ def _gather_cp_async_kernel(rows_ptr, ind_ptr, out_ptr, stride_rb, stride_ib, po
         row = gl.load(ind_b + t * BLOCK_E + offs_e).to(gl.int64)
         if DISJOINT:
             row = (row + hb * (pool // 2)) % pool
-        ptrs = rows_ptr + b * stride_rb + row[:, None] * D + offs_d[None, :]
+        ptrs = rows_ptr + b.to(gl.int64) * stride_rb + row[:, None] * D + offs_d[None, :]  # (> 2^31 elements)
         _async_load(ring.index(t % RING), gl.max_contiguous(gl.multiple_of(ptrs, [1, 16]), [1, 8]))
         async_copy.commit_group()
         async_copy.wait_group(RING - 1)
