@@ -62,8 +62,10 @@ def grid(busy: bool, gluon_only: bool = False, fp8: bool = False) -> list[AttnTu
     # that leaves no partial wave, 2 splits = 128 programs, against 3 = 192 programs = 1.45 waves)
     if gluon_only:  # the Gluon kernel's shapes alone
         # (32-entry tiles, 2-4 slots, warp-specialized: 46.4 µs at Pro B=32 against 37.3 with 64: round 7, call 1)
+        # (the seesaw with four 32-entry slots: round 12, the next pair's copies in flight beside the pair in use)
         return [*(AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=2, ring=2, ws=ws) for ws in (False, True)),
-                AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=2, ring=2, ws=True, seesaw=True)]
+                AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=2, ring=2, ws=True, seesaw=True),
+                AttnTuning(64, 32, 8, 2, target_programs=132, min_tiles=4, ring=4, ws=True, seesaw=True)]
     return [*(AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=mt) for mt in (4, 9)),
             *(AttnTuning(64, 32, 8, 2, target_programs=132, min_tiles=mt) for mt in (8, 18)),
             AttnTuning(64, 32, 8, 2, min_tiles=8),

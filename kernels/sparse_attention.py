@@ -54,7 +54,7 @@ class AttnTuning:
     ring: int = 0  # > 0: on Hopper, the Gluon kernel with this many cp.async ring slots (bf16 rows; fp8 with ws)
     ws: bool = False  # with ring > 0: its warp-specialized form (a copier warpgroup feeds the two math ones; it
     # also takes vLLM's fp8 rows, dequantizing them into the same bf16 slots)
-    seesaw: bool = False  # with ws, 64-entry tiles and 2 slots: bf16 rows take sparse_attention_seesaw.py's kernel
+    seesaw: bool = False  # with ws and 2 slots of 64 entries or 4 of 32: bf16 rows take sparse_attention_seesaw.py's
     # (the math warpgroups on alternate tiles); fp8 rows stay with the warp-specialized one
 
 
@@ -80,6 +80,7 @@ GPU_CANDIDATES = (
     AttnTuning(64, 64, 8, 2, min_tiles=1, ring=2, ws=True),
     AttnTuning(64, 32, 8, 2, min_tiles=1, ring=2, ws=True),
     AttnTuning(64, 64, 8, 2, target_programs=132, min_tiles=2, ring=2, ws=True, seesaw=True),
+    AttnTuning(64, 32, 8, 2, target_programs=132, min_tiles=4, ring=4, ws=True, seesaw=True),
 )
 BUSY_HEAD_ROWS = 32 * 64  # query-heads in a launch from which long splits pay (batch 32 x 64 heads)
 
@@ -306,7 +307,7 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
     pdl = use_pdl(q) and not ring
     # the warp-specialized kernel writes bf16 partials through its ring, which must hold block_h rows
     bf16 = hopper.BF16_PARTIALS and ring and t.ws and block_h <= ring * t.block_e
-    seesaw_kernel = bool(bf16 and t.seesaw and not wargs[4] and t.block_e == 64 and ring == 2)
+    seesaw_kernel = bool(bf16 and t.seesaw and not wargs[4] and (t.block_e, ring) in ((64, 2), (32, 4)))
     step = max(1, ACC_BYTES // (heads * splits * dim * 4))
     for lo in range(0, rows, step):
         hi = min(lo + step, rows)
@@ -321,7 +322,7 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
                       split_len, win_mod, cfg.softmax_scale * LOG2E, *strides)
         if seesaw_kernel:
             seesaw.launch((n * per_row, splits), gluon_args, window=window, window_mode=window_mode, dim=dim,
-                          block_e=t.block_e)
+                          block_e=t.block_e, ring=ring)
         elif ring:
             hopper.launch((n * per_row, splits), gluon_args, window=window, window_mode=window_mode, dim=dim,
                           block_e=t.block_e, num_buf=ring, ws=t.ws, fp8=wargs[4], nope=cfg.nope_dim,

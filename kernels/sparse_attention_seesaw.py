@@ -14,11 +14,12 @@ FlashMLA's dense decode kernel (one [64, 512] accumulator per SM, split into hal
 - each warpgroup adds both tiles to its half: its own P from registers (wgmma with A in registers), the other's
   from shared memory, rescaling its half between the two products.
 
-The ring has two 64-entry slots (Q and two slots fill the 227 KB): slot 0 always holds tile a, slot 1 tile b.
-Each slot is handed over in two halves of 256 dims (ready and free barriers per half), so the copy of the next
+The ring has two 64-entry slots (Q and two slots fill the 227 KB), or four 32-entry slots (round 12: the next
+pair's copies in flight beside the pair in use); pair j takes slot pair j % (RING / 2), tile a the even slot.
+Each slot is handed over in two halves of 256 dims (ready and free barriers per half), so the copy of a later
 pair's tile a starts as soon as its first half is free, not when the whole pair is done:
-slot 0's lower half is read by the lead only (QK, P_a·V_a[:, L]); its upper half by the lead's QK and the
-follow's P_a·V_a[:, R]; slot 1's lower half by the follow's QK and the lead's P_b·V_b[:, L]; its upper half by
+tile a's lower half is read by the lead only (QK, P_a·V_a[:, L]); its upper half by the lead's QK and the
+follow's P_a·V_a[:, R]; tile b's lower half by the follow's QK and the lead's P_b·V_b[:, L]; its upper half by
 the follow only.
 
 A split's partial is written as the warp-specialized kernel's (bf16 [64, 512] plus (max, denominator) in base 2),
@@ -62,15 +63,14 @@ from wholerepo.kernels.sparse_attention_hopper import (
 MATH_WARPS = gl.constexpr(4)  # each math warpgroup: the launch's num_warps is the lead's (the default partition)
 FOLLOW_REGS = gl.constexpr(232)  # the lead gets what is left: (MAXNREG * 12 warps - 4 * (232 + 40)) / 4 = 232
 MAXNREG = 168  # 65,536 registers over 12 warps at launch
-HALF_SLOTS = gl.constexpr(4)  # ready/free barriers: (slot 0, dims 0-255), (slot 0, 256-511), (slot 1, 0-255), (slot 1, 256-511)
 
 
 @gluon.jit
 def _copy_tile(ring, s, free, ready, phase, e0, hi, pos, ind_b, win_b, comp_b, stride_wr, stride_cr,
                WIN: gl.constexpr, WINDOW: gl.constexpr, D: gl.constexpr, BLOCK_E: gl.constexpr, layout: gl.constexpr,
                SKIP: gl.constexpr):
-    """The tile at entry e0 into slot s, each half once its `free` barrier passes the phase (every copier thread
-    arrives on the half's `ready` when its copies land)."""
+    """The tile at entry e0 into slot s (its halves' barriers are 2s and 2s + 1), each half once its `free`
+    barrier passes the phase (every copier thread arrives on the half's `ready` when its copies land)."""
     is_win, row, valid = _entry_rows(e0, hi, pos, ind_b, WIN, WINDOW, BLOCK_E, gl.SliceLayout(1, layout))
     for half in gl.static_range(2):
         mbarrier.wait(free.index(2 * s + half), phase)
@@ -91,6 +91,7 @@ def _seesaw_copier(ring, q_smem, ready, free, q_ready, q_b, win_b, comp_b, ind_b
     copy_layout: gl.constexpr = gl.BlockedLayout([1, 8], [4, 8], [gl.num_warps(), 1], [1, 0])
     rows_layout: gl.constexpr = gl.SliceLayout(1, copy_layout)
     HD: gl.constexpr = D // 2
+    RING: gl.constexpr = ring.shape[0]
     is_win, row, valid = _entry_rows(lo, hi, pos, ind_b, WIN, WINDOW, BLOCK_E, rows_layout)
     for half in gl.static_range(2):  # tile 0 (its slot is fresh: no wait), each half after that half of Q
         _copy_q(q_smem.slice(half * HD, HD, dim=1), q_ready.index(half), q_b + half * HD, stride_qh, BLOCK_H, HD,
@@ -102,14 +103,14 @@ def _seesaw_copier(ring, q_smem, ready, free, q_ready, q_b, win_b, comp_b, ind_b
     # tile 1 (fresh slot; past the split's end it is all masked and nobody waits for it)
     _copy_tile(ring, 1, free, ready, 1, lo + BLOCK_E, hi, pos, ind_b, win_b, comp_b, stride_wr, stride_cr, WIN,
                WINDOW, D, BLOCK_E, copy_layout, SKIP)
-    for t in range(2, n_tiles):
-        _copy_tile(ring, t % 2, free, ready, ((t // 2) & 1) ^ 1, lo + t * BLOCK_E, hi, pos, ind_b, win_b, comp_b,
-                   stride_wr, stride_cr, WIN, WINDOW, D, BLOCK_E, copy_layout, SKIP)
+    for t in range(2, n_tiles):  # (tiles before RING land in fresh slots: waiting on phase 1 returns at once)
+        _copy_tile(ring, t % RING, free, ready, ((t // RING) & 1) ^ 1, lo + t * BLOCK_E, hi, pos, ind_b, win_b,
+                   comp_b, stride_wr, stride_cr, WIN, WINDOW, D, BLOCK_E, copy_layout, SKIP)
     async_copy.wait_group(0)  # (a masked tile 1 past the split's end is still being zero-filled)
 
 
 @gluon.jit
-def _qk(q_smem, q_ready, kv, ready, first: gl.constexpr, phase, s_init, D: gl.constexpr, SKIP: gl.constexpr):
+def _qk(q_smem, q_ready, kv, ready, first, phase, s_init, D: gl.constexpr, SKIP: gl.constexpr):
     """S = Q·Kᵀ of the tile in `kv`, its lower 256 dims issued as soon as they (and Q's) land, the upper ones after
     (SKIP_QK, probes only: S = 0). Q's barriers complete once: waiting on them again returns at once."""
     HD: gl.constexpr = D // 2
@@ -189,9 +190,13 @@ def _operand_a(p, acc):
 
 @gluon.jit
 def _pair_views(ring, q_smem, j, zero):
-    """(barrier phase, tile a's slot, tile b's slot, Q) of pair j, indexed by a run-time zero: with loop-invariant
-    slots the compiler hoisted all 32 QK steps' wgmma descriptors out of the loop and ptxas spilled them (round 7)."""
-    return j & 1, ring.index(j * zero), ring.index(1 + j * zero), q_smem.index(j * zero)
+    """(barrier phase, first half-slot barrier, tile a's slot, tile b's slot, Q) of pair j: pairs take the ring's
+    slot pairs in turn (slots 2i and 2i + 1, half-slot barriers 4i..4i + 3). Indexed by a run-time zero: with
+    loop-invariant slots the compiler hoisted all 32 QK steps' wgmma descriptors out of the loop and ptxas spilled
+    them (round 7)."""
+    PAIRS: gl.constexpr = ring.shape[0] // 2
+    i = j % PAIRS + j * zero
+    return (j // PAIRS) & 1, 4 * i, ring.index(2 * i), ring.index(2 * i + 1), q_smem.index(j * zero)
 
 
 @gluon.jit
@@ -205,10 +210,10 @@ def _seesaw_lead(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_r
     HD: gl.constexpr = D // 2
     m, den, acc, s_init = _math_state(BLOCK_H, BLOCK_E, D)
     for j in range(gl.cdiv(n_tiles, 2)):
-        phase, kv_a, kv_b, q = _pair_views(ring, q_smem, j, zero)
+        phase, hb, kv_a, kv_b, q = _pair_views(ring, q_smem, j, zero)
         _, _, live = _entry_live(lo + 2 * j * BLOCK_E, hi, pos, ind_b, WIN, WINDOW, BLOCK_E, gl.SliceLayout(0, s_layout))
-        s = _qk(q, q_ready, kv_a, ready, 0, phase, s_init, D, SKIP)
-        async_copy.mbarrier_arrive(free.index(1), increment_count=False)  # slot 0's upper half: the lead's QK is done
+        s = _qk(q, q_ready, kv_a, ready, hb, phase, s_init, D, SKIP)
+        async_copy.mbarrier_arrive(free.index(hb + 1), increment_count=False)  # a's upper half: the lead's QK is done
         s = gl.where(live[None, :], s * scale_log2, float("-inf"))
         m_a = gl.maximum(m, gl.max(s, axis=1))
         m_a_fin = _finite(m_a)
@@ -216,22 +221,22 @@ def _seesaw_lead(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_r
         alpha = gl.exp2(m - m_a_fin)
         den = den * alpha + gl.sum(p, axis=1)
         p16 = p.to(gl.bfloat16)
-        _publish(p_smem.index(0), m_smem.index(0), p16, m_a, a_ready)
+        _publish(p_smem.index(hb // 2), m_smem.index(0), p16, m_a, a_ready)
         acc = acc * _rows_of(alpha, acc)
         if not SKIP & SKIP_PV:
             acc = warpgroup_mma(_operand_a(p16, acc), kv_a.slice(0, HD, dim=1), acc, is_async=True)
-        mbarrier.wait(b_ready, phase)
+        mbarrier.wait(b_ready, j & 1)
         m_b = m_smem.index(1).load(m.type.layout)
         if not SKIP & SKIP_PV:
             acc = warpgroup_mma_wait(num_outstanding=0, deps=(acc,))
-        async_copy.mbarrier_arrive(free.index(0), increment_count=False)  # slot 0's lower half: the lead is done
+        async_copy.mbarrier_arrive(free.index(hb), increment_count=False)  # a's lower half: the lead is done
         beta = gl.exp2(m_a - _finite(m_b))  # (running maxima as they are, -inf included: exp2 gives 0)
         den = den * beta
         acc = acc * _rows_of(beta, acc)
         fence_async_shared()
         if 2 * j + 1 < n_tiles:  # (an odd count's last tile b is masked: nothing to add)
-            acc = _pv(p_smem.index(1), kv_b.slice(0, HD, dim=1), acc, SKIP)
-        async_copy.mbarrier_arrive(free.index(2), increment_count=False)  # slot 1's lower half: P_b·V_b[:, L] is done
+            acc = _pv(p_smem.index(hb // 2 + 1), kv_b.slice(0, HD, dim=1), acc, SKIP)
+        async_copy.mbarrier_arrive(free.index(hb + 2), increment_count=False)  # b's lower half: P_b·V_b[:, L] done
         m = m_b
     # Q is idle once both warpgroups are past their last QK (the follow's was done before it published P_b): its
     # lower half stages O_L, written while the follow finishes its products
@@ -253,16 +258,16 @@ def _seesaw_follow(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a
     HD: gl.constexpr = D // 2
     m, den, acc, s_init = _math_state(BLOCK_H, BLOCK_E, D)
     for j in range(gl.cdiv(n_tiles, 2)):
-        phase, kv_a, kv_b, q = _pair_views(ring, q_smem, j, zero)
+        phase, hb, kv_a, kv_b, q = _pair_views(ring, q_smem, j, zero)
         _, _, live = _entry_live(lo + (2 * j + 1) * BLOCK_E, hi, pos, ind_b, WIN, WINDOW, BLOCK_E,
                                  gl.SliceLayout(0, s_layout))
         if 2 * j + 1 < n_tiles:  # noqa: SIM108 - Gluon takes a run-time if, not a conditional expression
-            s = _qk(q, q_ready, kv_b, ready, 2, phase, s_init, D, SKIP)
+            s = _qk(q, q_ready, kv_b, ready, hb + 2, phase, s_init, D, SKIP)
         else:  # an odd count's last tile b: not copied, all masked below
             s = s_init
-        async_copy.mbarrier_arrive(free.index(2), increment_count=False)  # slot 1's lower half: the follow's QK is done
+        async_copy.mbarrier_arrive(free.index(hb + 2), increment_count=False)  # b's lower half: the follow's QK is done
         s = gl.where(live[None, :], s * scale_log2, float("-inf"))
-        mbarrier.wait(a_ready, phase)
+        mbarrier.wait(a_ready, j & 1)
         m_a = m_smem.index(0).load(m.type.layout)
         alpha = gl.exp2(m - _finite(m_a))
         m_b = gl.maximum(m_a, gl.max(s, axis=1))
@@ -270,16 +275,16 @@ def _seesaw_follow(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a
         p = gl.exp2(s - m_b_fin[:, None])
         beta = gl.exp2(m_a - m_b_fin)
         p16 = p.to(gl.bfloat16)
-        _publish(p_smem.index(1), m_smem.index(1), p16, m_b, b_ready)
+        _publish(p_smem.index(hb // 2 + 1), m_smem.index(1), p16, m_b, b_ready)
         den = den * alpha * beta + gl.sum(p, axis=1)
         acc = acc * _rows_of(alpha, acc)
         fence_async_shared()
-        acc = _pv(p_smem.index(0), kv_a.slice(HD, HD, dim=1), acc, SKIP)
-        async_copy.mbarrier_arrive(free.index(1), increment_count=False)  # slot 0's upper half: P_a·V_a[:, R] is done
+        acc = _pv(p_smem.index(hb // 2), kv_a.slice(HD, HD, dim=1), acc, SKIP)
+        async_copy.mbarrier_arrive(free.index(hb + 1), increment_count=False)  # a's upper half: P_a·V_a[:, R] done
         acc = acc * _rows_of(beta, acc)
         if 2 * j + 1 < n_tiles:
             acc = _pv(_operand_a(p16, acc), kv_b.slice(HD, HD, dim=1), acc, SKIP)
-        async_copy.mbarrier_arrive(free.index(3), increment_count=False)  # slot 1's upper half: the follow is done
+        async_copy.mbarrier_arrive(free.index(hb + 3), increment_count=False)  # b's upper half: the follow is done
         m = m_b
     # Q is idle once both warpgroups are past their last QK (the follow's last products waited on the lead's P_a,
     # published after the lead's last QK): its upper half stages O_R
@@ -297,33 +302,38 @@ def _sparse_attn_seesaw_kernel(
     stride_qb, stride_qh, stride_wb, stride_wr, stride_cb, stride_cr, stride_ib,
     stride_ab, stride_ah, stride_as, stride_mb, stride_mh, stride_ms, zero,
     WIN: gl.constexpr, WINDOW: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr,
-    SKIP: gl.constexpr,
+    RING: gl.constexpr, SKIP: gl.constexpr,
 ):
     """One program: BLOCK_H heads of one query over one split of its entries (as `_sparse_attn_ws_kernel`, with
-    the seesaw schedule: module docstring); `zero` is 0, passed at run time (see `_seesaw_lead`)."""
+    the seesaw schedule: module docstring) through a ring of RING slots (2 of 64 entries or 4 of 32: one pair in
+    flight beside the pair in use); `zero` is 0, passed at run time (see `_pair_views`)."""
     tile_layout: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=128, element_bitwidth=16, rank=2)
-    p_layout: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=128, element_bitwidth=16, rank=2)
+    p_layout: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=min(128, 2 * BLOCK_E), element_bitwidth=16,
+                                                  rank=2)
     vec: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, order=[0])
     b, h0, split, pos, lo, hi, n_tiles = _program_work(H, K, split_len, pos_ptr, WIN, BLOCK_H, BLOCK_E)
     ind_b = ind_ptr + b * stride_ib
     acc_b = acc_ptr + b * stride_ab + split * stride_as
 
-    ring = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_E, D], tile_layout)
+    ring = gl.allocate_shared_memory(gl.bfloat16, [RING, BLOCK_E, D], tile_layout)
     q_smem = gl.allocate_shared_memory(gl.bfloat16, [1, BLOCK_H, D], tile_layout)
-    p_smem = gl.allocate_shared_memory(gl.bfloat16, [2, BLOCK_H, BLOCK_E], p_layout)
+    # P_a and P_b per slot pair: with two pairs in the ring, only the ring's free barriers of the same slots order
+    # the lead's next P_a after the follow's last read of it
+    p_smem = gl.allocate_shared_memory(gl.bfloat16, [RING, BLOCK_H, BLOCK_E], p_layout)
     m_smem = gl.allocate_shared_memory(gl.float32, [2, BLOCK_H], vec)
     l_smem = gl.allocate_shared_memory(gl.float32, [BLOCK_H], vec)
-    ready = gl.allocate_shared_memory(gl.int64, [HALF_SLOTS, 1], mbarrier.MBarrierLayout())
-    free = gl.allocate_shared_memory(gl.int64, [HALF_SLOTS, 1], mbarrier.MBarrierLayout())
+    ready = gl.allocate_shared_memory(gl.int64, [2 * RING, 1], mbarrier.MBarrierLayout())
+    free = gl.allocate_shared_memory(gl.int64, [2 * RING, 1], mbarrier.MBarrierLayout())
     q_ready = gl.allocate_shared_memory(gl.int64, [2, 1], mbarrier.MBarrierLayout())  # Q's halves
     sync = gl.allocate_shared_memory(gl.int64, [3, 1], mbarrier.MBarrierLayout())
     a_ready, b_ready, done = sync.index(0), sync.index(1), sync.index(2)
-    for i in gl.static_range(HALF_SLOTS):
+    for i in gl.static_range(2 * RING):
         mbarrier.init(ready.index(i), count=PRODUCER_WARPS * 32)
-    mbarrier.init(free.index(0), count=MATH_WARPS * 32)
-    mbarrier.init(free.index(1), count=2 * MATH_WARPS * 32)
-    mbarrier.init(free.index(2), count=2 * MATH_WARPS * 32)
-    mbarrier.init(free.index(3), count=MATH_WARPS * 32)
+    for i in gl.static_range(0, 2 * RING, 4):  # per slot pair: who reads each half (module docstring)
+        mbarrier.init(free.index(i), count=MATH_WARPS * 32)
+        mbarrier.init(free.index(i + 1), count=2 * MATH_WARPS * 32)
+        mbarrier.init(free.index(i + 2), count=2 * MATH_WARPS * 32)
+        mbarrier.init(free.index(i + 3), count=MATH_WARPS * 32)
     mbarrier.init(q_ready.index(0), count=PRODUCER_WARPS * 32)
     mbarrier.init(q_ready.index(1), count=PRODUCER_WARPS * 32)
     mbarrier.init(a_ready, count=1)
@@ -346,7 +356,9 @@ def _sparse_attn_seesaw_kernel(
     gl.store(ml + 1, den)
 
 
-def launch(grid: tuple[int, int], args: tuple, *, window: int, window_mode: int, dim: int, block_e: int) -> None:
+def launch(grid: tuple[int, int], args: tuple, *, window: int, window_mode: int, dim: int, block_e: int,
+           ring: int = 2) -> None:
     """Launch over `grid` with the warp-specialized kernel's runtime arguments (bf16 rows, bf16 partials)."""
     _sparse_attn_seesaw_kernel[grid](*args, 0, WIN=window, WINDOW=window_mode, D=dim, BLOCK_H=hopper.BLOCK_H,
-                                     BLOCK_E=block_e, SKIP=hopper.PROBE_SKIP, num_warps=MATH_WARPS.value, maxnreg=MAXNREG)
+                                     BLOCK_E=block_e, RING=ring, SKIP=hopper.PROBE_SKIP, num_warps=MATH_WARPS.value,
+                                     maxnreg=MAXNREG)

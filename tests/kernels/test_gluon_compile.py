@@ -50,8 +50,7 @@ def compile_report(block_e: int, ring: int, ws: bool, workdir: str, rows: str = 
     kernel = (seesaw_mod._sparse_attn_seesaw_kernel if seesaw else hopper._sparse_attn_ws_kernel if ws
               else hopper._sparse_attn_async_kernel)
     constants = dict(WIN=128, WINDOW=hopper.WINDOW_RING.value, D=512, BLOCK_H=hopper.BLOCK_H, BLOCK_E=block_e, SKIP=0)
-    if not seesaw:
-        constants["NUM_BUF"] = ring
+    constants["RING" if seesaw else "NUM_BUF"] = ring
     fp8, paged = rows != "bf16", rows == "fp8-pages"
     if ws and not seesaw:  # 584-byte rows: 8-byte copies; pages: 16-byte copies; partials as launches write them
         constants |= dict(FP8=fp8, NOPE=448, ALIGN16=paged, PAGE_ROWS=PAGE_ROWS if paged else 1,
@@ -111,11 +110,12 @@ def test_gluon_attention_kernel_compiles_for_hopper_without_spills(block_e, ring
     assert report["setmaxnreg"] == bool(ws)
 
 
-def test_gluon_seesaw_kernel_compiles_for_hopper_without_spills(tmp_path):
-    """The seesaw kernel (sparse_attention_seesaw.py, bf16 rows, 64-entry tiles, two slots): no spilled bytes
-    (round 7's form spilled 560 bytes and lost to the warp-specialized kernel), shared memory fits a block, wgmma
-    dots, and register re-allocation between its three partitions."""
-    report = _report_in_child(f"64, 2, True, {str(tmp_path)!r}, 'bf16', True")
+@pytest.mark.parametrize(("block_e", "ring"), [(64, 2), (32, 4)], ids=["e64-ring2", "e32-ring4"])
+def test_gluon_seesaw_kernel_compiles_for_hopper_without_spills(block_e, ring, tmp_path):
+    """The seesaw kernel (sparse_attention_seesaw.py, bf16 rows; two 64-entry slots or four 32-entry ones): no
+    spilled bytes (round 7's form spilled 560 bytes and lost to the warp-specialized kernel), shared memory fits a
+    block, wgmma dots, and register re-allocation between its three partitions."""
+    report = _report_in_child(f"{block_e}, {ring}, True, {str(tmp_path)!r}, 'bf16', True")
     assert report["spilled"] == 0, f"ptxas spilled {report['spilled']} bytes ({report['registers']} registers)"
     assert report["shared"] <= SHARED_LIMIT
     assert report["wgmma"] and report["setmaxnreg"]

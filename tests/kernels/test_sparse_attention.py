@@ -349,14 +349,15 @@ def test_hopper_ring_kernel_matches_reference(tuning, fp8, name, ratio, batch, c
     assert_rel_close(got, ref.sparse_attention(*args), TOL[torch.bfloat16])
 
 
-SEESAW = next(t for t in kern.GPU_CANDIDATES if t.seesaw)
+SEESAW = [t for t in kern.GPU_CANDIDATES if t.seesaw]  # two 64-entry slots; four 32-entry ones
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("seesaw_tuning", SEESAW, ids=[f"e{t.block_e}-ring{t.ring}" for t in SEESAW])
 @pytest.mark.parametrize("min_tiles", [1, 2, 3, 9])
 @pytest.mark.parametrize(("name", "batch", "context"), [("pro", 32, 1 << 20), ("flash", 5, 131072 + 300),
                                                         ("pro", 3, 100)])
-def test_hopper_seesaw_kernel_matches_reference(min_tiles, name, batch, context, assert_rel_close):
+def test_hopper_seesaw_kernel_matches_reference(seesaw_tuning, min_tiles, name, batch, context, assert_rel_close):
     """The seesaw kernel (sparse_attention_seesaw.py) with splits of odd and even tile counts (an odd count pairs
     its last tile with a masked one), windows that start before position 0 and -1 indices: the reference's
     answer, and the seesaw kernel is what ran."""
@@ -366,7 +367,7 @@ def test_hopper_seesaw_kernel_matches_reference(min_tiles, name, batch, context,
     inp = make_decode_inputs(cfg, batch, context, device="cuda", seed=batch + min_tiles, ragged=True)
     idx = _indices(inp, cfg)
     args = (inp.q, inp.window_kv, inp.comp_kv, idx, inp.positions, inp.sink, inp.inv_freq, cfg)
-    tuning = dataclasses.replace(SEESAW, min_tiles=min_tiles)
+    tuning = dataclasses.replace(seesaw_tuning, min_tiles=min_tiles)
     seesaw._sparse_attn_seesaw_kernel.device_caches.clear()
     got = kern.sparse_attention(*args, tuning=tuning, out=torch.full_like(inp.q, float("nan")))
     assert any(cache[0] for cache in seesaw._sparse_attn_seesaw_kernel.device_caches.values()), "it did not launch"
