@@ -44,6 +44,7 @@ from triton.experimental.gluon.language.nvidia.hopper import (
 )
 
 from wholerepo.kernels import sparse_attention_hopper as hopper
+from wholerepo.kernels.rope_angle import rope_cos_sin
 from wholerepo.kernels.sparse_attention_hopper import (
     PRODUCER_REGS,
     PRODUCER_WARPS,
@@ -58,6 +59,7 @@ from wholerepo.kernels.sparse_attention_hopper import (
     _issue_rows,
     _program_work,
     _store_bf16_rows,
+    _write_staged_rows,
 )
 
 MATH_WARPS = gl.constexpr(4)  # each math warpgroup: the launch's num_warps is the lead's (the default partition)
@@ -202,7 +204,8 @@ def _pair_views(ring, q_smem, j, zero):
 @gluon.jit
 def _seesaw_lead(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_ready, b_ready, done, ind_b, pos, lo,
                  hi, n_tiles, scale_log2, zero, acc_b, h0, stride_ah, WIN: gl.constexpr, WINDOW: gl.constexpr,
-                 D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr, SKIP: gl.constexpr):
+                 D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr, SKIP: gl.constexpr,
+                 MERGE: gl.constexpr):
     """Lead warpgroup (output dims 0..D/2-1, the default partition): per pair, S of tile a, its softmax against the
     running max, P_a and m_a published; O_L·alpha + P_a·V_a[:, L] (P_a from registers) while the follow scores
     tile b; then, on P_b and m_b, O_L·beta + P_b·V_b[:, L]. Returns O_L, the final max and the whole denominator."""
@@ -239,9 +242,13 @@ def _seesaw_lead(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_r
         async_copy.mbarrier_arrive(free.index(hb + 2), increment_count=False)  # b's lower half: P_b·V_b[:, L] done
         m = m_b
     # Q is idle once both warpgroups are past their last QK (the follow's was done before it published P_b): its
-    # lower half stages O_L, written while the follow finishes its products
+    # lower half stages O_L, written while the follow finishes its products (MERGE: written, or merged, after the
+    # warp-specialized region: `_finish_splits`)
     if not SKIP & SKIP_STORE:
-        _store_bf16_rows(acc, q_smem.index(0).slice(0, HD, dim=1), acc_b, h0, 0, stride_ah, BLOCK_H, HD)
+        if MERGE:
+            q_smem.index(0).slice(0, HD, dim=1).store(acc.to(gl.bfloat16))
+        else:
+            _store_bf16_rows(acc, q_smem.index(0).slice(0, HD, dim=1), acc_b, h0, 0, stride_ah, BLOCK_H, HD)
     mbarrier.wait(done, 0)  # the follow's denominator
     return m, den + l_smem.load(m.type.layout)
 
@@ -249,7 +256,8 @@ def _seesaw_lead(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_r
 @gluon.jit
 def _seesaw_follow(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_ready, b_ready, done, ind_b, pos,
                    lo, hi, n_tiles, scale_log2, zero, acc_b, h0, stride_ah, WIN: gl.constexpr, WINDOW: gl.constexpr,
-                   D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr, SKIP: gl.constexpr):
+                   D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr, SKIP: gl.constexpr,
+                   MERGE: gl.constexpr):
     """Follow warpgroup (output dims D/2..D-1): per pair, S of tile b; on m_a, its softmax against
     m_b = max(m_a, its row max), P_b and m_b published; O_R·alpha + P_a·V_a[:, R] (P_a from shared memory), then
     O_R·beta + P_b·V_b[:, R] (P_b from registers). Writes its half of the partial (bf16) and hands its
@@ -289,7 +297,10 @@ def _seesaw_follow(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a
     # Q is idle once both warpgroups are past their last QK (the follow's last products waited on the lead's P_a,
     # published after the lead's last QK): its upper half stages O_R
     if not SKIP & SKIP_STORE:
-        _store_bf16_rows(acc, q_smem.index(0).slice(HD, HD, dim=1), acc_b, h0, HD, stride_ah, BLOCK_H, HD)
+        if MERGE:
+            q_smem.index(0).slice(HD, HD, dim=1).store(acc.to(gl.bfloat16))
+        else:
+            _store_bf16_rows(acc, q_smem.index(0).slice(HD, HD, dim=1), acc_b, h0, HD, stride_ah, BLOCK_H, HD)
     l_smem.store(den)
     _cta_barrier()
     mbarrier.arrive(done, count=1)
@@ -301,12 +312,15 @@ def _sparse_attn_seesaw_kernel(
     H, K, split_len, win_mod, scale_log2,
     stride_qb, stride_qh, stride_wb, stride_wr, stride_cb, stride_cr, stride_ib,
     stride_ab, stride_ah, stride_as, stride_mb, stride_mh, stride_ms, zero,
+    sink_ptr, freq_ptr, out_ptr, cnt_ptr, stride_ob, stride_oh,
     WIN: gl.constexpr, WINDOW: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr,
-    RING: gl.constexpr, SKIP: gl.constexpr,
+    RING: gl.constexpr, SKIP: gl.constexpr, MERGE: gl.constexpr, NOPE: gl.constexpr,
 ):
     """One program: BLOCK_H heads of one query over one split of its entries (as `_sparse_attn_ws_kernel`, with
     the seesaw schedule: module docstring) through a ring of RING slots (2 of 64 entries or 4 of 32: one pair in
-    flight beside the pair in use); `zero` is 0, passed at run time (see `_pair_views`)."""
+    flight beside the pair in use); `zero` is 0, passed at run time (see `_pair_views`). MERGE: the splits of a
+    head block are merged here (`_finish_splits`: out written, no combine launch), through two zeroed int32
+    counters per program of grid axis 0 at cnt_ptr."""
     tile_layout: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=128, element_bitwidth=16, rank=2)
     p_layout: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=min(128, 2 * BLOCK_E), element_bitwidth=16,
                                                   rank=2)
@@ -343,22 +357,122 @@ def _sparse_attn_seesaw_kernel(
     m_i, den = gl.warp_specialize([
         (_seesaw_lead, (ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_ready, b_ready, done, ind_b,
                         pos, lo, hi, n_tiles, scale_log2, zero, acc_b, h0, stride_ah, WIN, WINDOW, D, BLOCK_H,
-                        BLOCK_E, SKIP)),
+                        BLOCK_E, SKIP, MERGE)),
         (_seesaw_follow, (ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_ready, b_ready, done, ind_b,
                           pos, lo, hi, n_tiles, scale_log2, zero, acc_b, h0, stride_ah, WIN, WINDOW, D, BLOCK_H,
-                          BLOCK_E, SKIP)),
+                          BLOCK_E, SKIP, MERGE)),
         (_seesaw_copier, (ring, q_smem.index(0), ready, free, q_ready, q_ptr + b * stride_qb + h0 * stride_qh,
                           win_ptr + b * stride_wb, comp_ptr + b * stride_cb, ind_b, pos, lo, hi, n_tiles,
                           stride_qh, stride_wr, stride_cr, WIN, WINDOW, D, BLOCK_H, BLOCK_E, SKIP)),
     ], [MATH_WARPS, PRODUCER_WARPS], [FOLLOW_REGS, PRODUCER_REGS])
-    ml = ml_ptr + b * stride_mb + split * stride_ms + (h0 + gl.arange(0, BLOCK_H, layout=m_i.type.layout)) * stride_mh
-    gl.store(ml, m_i)
-    gl.store(ml + 1, den)
+    if MERGE:
+        _finish_splits(q_smem.index(0), m_i, den, acc_ptr + b * stride_ab, ml_ptr + b * stride_mb,
+                       out_ptr + b * stride_ob, cnt_ptr + 2 * gl.program_id(0), sink_ptr, freq_ptr, pos, h0, split,
+                       stride_ah, stride_as, stride_mh, stride_ms, stride_oh, BLOCK_H, D, NOPE)
+    else:
+        ml = ml_ptr + b * stride_mb + split * stride_ms + (h0 + gl.arange(0, BLOCK_H, layout=m_i.type.layout)) * stride_mh
+        gl.store(ml, m_i)
+        gl.store(ml + 1, den)
+
+
+@gluon.jit
+def _split_part(stage, own, acc_q, s, split, heads, cols, stride_as, stride_ah, c0: gl.constexpr, W: gl.constexpr,
+                layout: gl.constexpr):
+    """Dims c0..c0+W-1 of split s's partial (fp32): this program's from its staged bf16 copy, another's from
+    global memory (L2; `.cg`: written by another SM during this launch)."""
+    if s == split:  # noqa: SIM108 - Gluon takes a run-time if, not a conditional expression
+        part = stage.slice(c0, W, dim=1).load(layout)
+    else:
+        part = gl.load(acc_q + s * stride_as + heads[:, None] * stride_ah + cols[None, :], cache_modifier=".cg")
+    return part.to(gl.float32) * own
+
+
+@gluon.jit
+def _split_ml(ml_q, s, split, heads, m_own, den_own, stride_mh, stride_ms):
+    """(running max, denominator) of split s: this program's own, or another's from global memory."""
+    if s == split:
+        m, den = m_own, den_own
+    else:
+        ml = ml_q + heads * stride_mh + s * stride_ms
+        m, den = gl.load(ml, cache_modifier=".cg"), gl.load(ml + 1, cache_modifier=".cg")
+    return m, den
+
+
+@gluon.jit
+def _finish_splits(stage, m_own, den_own, acc_q, ml_q, out_q, cnt, sink_ptr, freq_ptr, pos, h0, split, stride_ah,
+                   stride_as, stride_mh, stride_ms, stride_oh, BLOCK_H: gl.constexpr, D: gl.constexpr,
+                   NOPE: gl.constexpr):
+    """The split merge inside the launch (round 12), split_combine.py's arithmetic for one head block: each program
+    takes a ticket (counter cnt[0]); all but the last write their staged bf16 partial and (max, denominator), then
+    count themselves written (cnt[1], release); the last waits until the others are written (acquire: they hold
+    tickets, so they are running and never wait), sums every split in split order (its own from shared memory:
+    the same bf16 values, so the result does not depend on which split came last), adds the sink to the
+    denominator, applies the inverse RoPE to the interleaved pairs of dims >= NOPE, writes out and sets both
+    counters back to 0 for the next launch. Replaces the partial write of the last split and the combine launch."""
+    ROPE: gl.constexpr = D - NOPE
+    gl.static_assert(NOPE % ROPE == 0, "the rope dims must be whole chunks")
+    io: gl.constexpr = gl.BlockedLayout([1, 8], [8, 4], [gl.num_warps(), 1], [1, 0])
+    rows: gl.constexpr = gl.SliceLayout(1, io)
+    heads = h0 + gl.arange(0, BLOCK_H, layout=rows)
+    m_own = gl.convert_layout(m_own, rows)
+    den_own = gl.convert_layout(den_own, rows)
+    n_splits = gl.num_programs(1)
+    _cta_barrier()  # both staged halves (the follow's arrived with `done`) visible to every thread
+    ticket = gl.atomic_add(cnt, 1, sem="relaxed", scope="gpu")
+    if ticket < n_splits - 1:
+        _write_staged_rows(stage, acc_q + split * stride_as, h0, 0, stride_ah, BLOCK_H, D)
+        ml = ml_q + heads * stride_mh + split * stride_ms
+        gl.store(ml, m_own)
+        gl.store(ml + 1, den_own)
+        _cta_barrier()
+        gl.atomic_add(cnt + 1, 1, sem="release", scope="gpu")
+    else:
+        while gl.atomic_add(cnt + 1, 0, sem="acquire", scope="gpu") < n_splits - 1:
+            pass
+        _cta_barrier()
+        sink2 = gl.load(sink_ptr + heads).to(gl.float32) * 1.4426950408889634
+        top = sink2  # finite, so no exp2 sees -inf - (-inf)
+        for s in range(n_splits):
+            m, _ = _split_ml(ml_q, s, split, heads, m_own, den_own, stride_mh, stride_ms)
+            top = gl.maximum(top, m)
+        den = gl.exp2(sink2 - top)
+        for s in range(n_splits):
+            m, l_s = _split_ml(ml_q, s, split, heads, m_own, den_own, stride_mh, stride_ms)
+            den += gl.exp2(m - top) * l_s
+        inv = 1.0 / den
+        pos_f = pos.to(gl.float32)
+        for c in gl.static_range(D // ROPE):
+            cols = c * ROPE + gl.arange(0, ROPE, layout=gl.SliceLayout(0, io))
+            o = gl.zeros([BLOCK_H, ROPE], gl.float32, layout=io)
+            for s in range(n_splits):
+                m, _ = _split_ml(ml_q, s, split, heads, m_own, den_own, stride_mh, stride_ms)
+                o += _split_part(stage, gl.exp2(m - top)[:, None], acc_q, s, split, heads, cols, stride_as,
+                                 stride_ah, c * ROPE, ROPE, io)
+            o = o * inv[:, None]
+            if c * ROPE >= NOPE:  # inverse RoPE: (2i, 2i+1) -> (e·cos + o·sin, o·cos - e·sin), each with its partner
+                even, odd = gl.split(gl.reshape(o, [BLOCK_H, ROPE // 2, 2]))
+                partner = gl.convert_layout(gl.reshape(gl.join(odd, even), [BLOCK_H, ROPE]), io)
+                cos, sin = rope_cos_sin(pos_f, gl.load(freq_ptr + (cols - NOPE) // 2))
+                o = o * cos[None, :] + partner * (gl.where(cols % 2 == 0, sin, -sin))[None, :]
+            gl.store(out_q + heads[:, None] * stride_oh + cols[None, :], o.to(out_q.dtype.element_ty))
+        gl.store(cnt, 0)
+        gl.store(cnt + 1, 0)
+
+
+FUSED_MERGE = True  # merge the splits inside the launch (False: a bench comparison against the combine launch)
+FUSE_MAX_SPLITS = 4  # ... when a head block has at most this many: the last split reads the others alone
 
 
 def launch(grid: tuple[int, int], args: tuple, *, window: int, window_mode: int, dim: int, block_e: int,
-           ring: int = 2) -> None:
-    """Launch over `grid` with the warp-specialized kernel's runtime arguments (bf16 rows, bf16 partials)."""
-    _sparse_attn_seesaw_kernel[grid](*args, 0, WIN=window, WINDOW=window_mode, D=dim, BLOCK_H=hopper.BLOCK_H,
-                                     BLOCK_E=block_e, RING=ring, SKIP=hopper.PROBE_SKIP, num_warps=MATH_WARPS.value,
-                                     maxnreg=MAXNREG)
+           finish: tuple, ring: int = 2) -> bool:
+    """Launch over `grid` with the warp-specialized kernel's runtime arguments (bf16 rows, bf16 partials) and
+    `finish` = (sink, inv_freq, out, int32 counters zeroed, two per program of grid axis 0, nope). Merges the
+    splits and writes out when there are at most FUSE_MAX_SPLITS; returns whether it did (else the caller
+    runs the combine launch on the partials)."""
+    sink, inv_freq, out, counters, nope = finish
+    merge = FUSED_MERGE and grid[1] <= FUSE_MAX_SPLITS
+    _sparse_attn_seesaw_kernel[grid](*args, 0, sink, inv_freq, out, counters, out.stride(0), out.stride(1),
+                                     WIN=window, WINDOW=window_mode, D=dim, BLOCK_H=hopper.BLOCK_H, BLOCK_E=block_e,
+                                     RING=ring, SKIP=hopper.PROBE_SKIP, MERGE=merge, NOPE=nope,
+                                     num_warps=MATH_WARPS.value, maxnreg=MAXNREG)
+    return merge
