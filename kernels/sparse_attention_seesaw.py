@@ -52,12 +52,14 @@ from wholerepo.kernels.sparse_attention_hopper import (
     SKIP_PV,
     SKIP_QK,
     SKIP_STORE,
+    _async_load,
     _copy_q,
     _cta_barrier,
     _entry_live,
     _entry_rows,
     _issue_rows,
     _program_work,
+    _ring_as,
     _store_bf16_rows,
     _write_staged_rows,
 )
@@ -318,8 +320,8 @@ def _sparse_attn_seesaw_kernel(
 ):
     """One program: BLOCK_H heads of one query over one split of its entries (as `_sparse_attn_ws_kernel`, with
     the seesaw schedule: module docstring) through a ring of RING slots (2 of 64 entries or 4 of 32: one pair in
-    flight beside the pair in use); `zero` is 0, passed at run time (see `_pair_views`). MERGE: the splits of a
-    head block are merged here (`_finish_splits`: out written, no combine launch), through two zeroed int32
+    flight beside the pair in use); `zero` is 0, passed at run time (see `_pair_views`). MERGE: the two splits of
+    a head block are merged here (`_finish_splits`: out written, no combine launch), through two zeroed int32
     counters per program of grid axis 0 at cnt_ptr."""
     tile_layout: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=128, element_bitwidth=16, rank=2)
     p_layout: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=min(128, 2 * BLOCK_E), element_bitwidth=16,
@@ -366,7 +368,7 @@ def _sparse_attn_seesaw_kernel(
                           stride_qh, stride_wr, stride_cr, WIN, WINDOW, D, BLOCK_H, BLOCK_E, SKIP)),
     ], [MATH_WARPS, PRODUCER_WARPS], [FOLLOW_REGS, PRODUCER_REGS])
     if MERGE:
-        _finish_splits(q_smem.index(0), m_i, den, acc_ptr + b * stride_ab, ml_ptr + b * stride_mb,
+        _finish_splits(q_smem.index(0), ring, m_i, den, acc_ptr + b * stride_ab, ml_ptr + b * stride_mb,
                        out_ptr + b * stride_ob, cnt_ptr + 2 * gl.program_id(0), sink_ptr, freq_ptr, pos, h0, split,
                        stride_ah, stride_as, stride_mh, stride_ms, stride_oh, BLOCK_H, D, NOPE)
     else:
@@ -376,39 +378,16 @@ def _sparse_attn_seesaw_kernel(
 
 
 @gluon.jit
-def _split_part(stage, own, acc_q, s, split, heads, cols, stride_as, stride_ah, c0: gl.constexpr, W: gl.constexpr,
-                layout: gl.constexpr):
-    """Dims c0..c0+W-1 of split s's partial (fp32): this program's from its staged bf16 copy, another's from
-    global memory (L2; `.cg`: written by another SM during this launch)."""
-    if s == split:  # noqa: SIM108 - Gluon takes a run-time if, not a conditional expression
-        part = stage.slice(c0, W, dim=1).load(layout)
-    else:
-        part = gl.load(acc_q + s * stride_as + heads[:, None] * stride_ah + cols[None, :], cache_modifier=".cg")
-    return part.to(gl.float32) * own
-
-
-@gluon.jit
-def _split_ml(ml_q, s, split, heads, m_own, den_own, stride_mh, stride_ms):
-    """(running max, denominator) of split s: this program's own, or another's from global memory."""
-    if s == split:
-        m, den = m_own, den_own
-    else:
-        ml = ml_q + heads * stride_mh + s * stride_ms
-        m, den = gl.load(ml, cache_modifier=".cg"), gl.load(ml + 1, cache_modifier=".cg")
-    return m, den
-
-
-@gluon.jit
-def _finish_splits(stage, m_own, den_own, acc_q, ml_q, out_q, cnt, sink_ptr, freq_ptr, pos, h0, split, stride_ah,
+def _finish_splits(stage, ring, m_own, den_own, acc_q, ml_q, out_q, cnt, sink_ptr, freq_ptr, pos, h0, split, stride_ah,
                    stride_as, stride_mh, stride_ms, stride_oh, BLOCK_H: gl.constexpr, D: gl.constexpr,
                    NOPE: gl.constexpr):
-    """The split merge inside the launch (round 12), split_combine.py's arithmetic for one head block: each program
-    takes a ticket (counter cnt[0]); all but the last write their staged bf16 partial and (max, denominator), then
-    count themselves written (cnt[1], release); the last waits until the others are written (acquire: they hold
-    tickets, so they are running and never wait), sums every split in split order (its own from shared memory:
-    the same bf16 values, so the result does not depend on which split came last), adds the sink to the
-    denominator, applies the inverse RoPE to the interleaved pairs of dims >= NOPE, writes out and sets both
-    counters back to 0 for the next launch. Replaces the partial write of the last split and the combine launch."""
+    """The merge of a head block's two splits inside the launch (round 12), split_combine.py's arithmetic: each
+    program takes a ticket (counter cnt[0]). The first writes its staged bf16 partial and (max, denominator), then
+    counts itself written (cnt[1], release). The second waits for that (acquire: the first holds its ticket, so it
+    is running and never waits), copies the first's partial into the idle ring (one cp.async round trip: round 7's
+    and this round's first form, which loaded chunk after chunk from L2, spent ~10 µs in dependent round trips),
+    adds the two (their sum does not depend on which came second), adds the sink to the denominator, applies the
+    inverse RoPE to the interleaved pairs of dims >= NOPE, writes out and sets both counters back to 0."""
     ROPE: gl.constexpr = D - NOPE
     gl.static_assert(NOPE % ROPE == 0, "the rope dims must be whole chunks")
     io: gl.constexpr = gl.BlockedLayout([1, 8], [8, 4], [gl.num_warps(), 1], [1, 0])
@@ -416,10 +395,9 @@ def _finish_splits(stage, m_own, den_own, acc_q, ml_q, out_q, cnt, sink_ptr, fre
     heads = h0 + gl.arange(0, BLOCK_H, layout=rows)
     m_own = gl.convert_layout(m_own, rows)
     den_own = gl.convert_layout(den_own, rows)
-    n_splits = gl.num_programs(1)
     _cta_barrier()  # both staged halves (the follow's arrived with `done`) visible to every thread
     ticket = gl.atomic_add(cnt, 1, sem="relaxed", scope="gpu")
-    if ticket < n_splits - 1:
+    if ticket == 0:
         _write_staged_rows(stage, acc_q + split * stride_as, h0, 0, stride_ah, BLOCK_H, D)
         ml = ml_q + heads * stride_mh + split * stride_ms
         gl.store(ml, m_own)
@@ -427,28 +405,27 @@ def _finish_splits(stage, m_own, den_own, acc_q, ml_q, out_q, cnt, sink_ptr, fre
         _cta_barrier()
         gl.atomic_add(cnt + 1, 1, sem="release", scope="gpu")
     else:
-        while gl.atomic_add(cnt + 1, 0, sem="acquire", scope="gpu") < n_splits - 1:
+        while gl.atomic_add(cnt + 1, 0, sem="acquire", scope="gpu") < 1:
             pass
         _cta_barrier()
+        other = 1 - split
+        first = _ring_as(ring, BLOCK_H, D)
+        _async_load(first, acc_q + other * stride_as + (h0 + gl.arange(0, BLOCK_H, layout=rows))[:, None] * stride_ah
+                    + gl.arange(0, D, layout=gl.SliceLayout(0, io))[None, :])
+        async_copy.commit_group()
+        ml = ml_q + heads * stride_mh + other * stride_ms
+        m_first, den_first = gl.load(ml, cache_modifier=".cg"), gl.load(ml + 1, cache_modifier=".cg")
         sink2 = gl.load(sink_ptr + heads).to(gl.float32) * 1.4426950408889634
-        top = sink2  # finite, so no exp2 sees -inf - (-inf)
-        for s in range(n_splits):
-            m, _ = _split_ml(ml_q, s, split, heads, m_own, den_own, stride_mh, stride_ms)
-            top = gl.maximum(top, m)
-        den = gl.exp2(sink2 - top)
-        for s in range(n_splits):
-            m, l_s = _split_ml(ml_q, s, split, heads, m_own, den_own, stride_mh, stride_ms)
-            den += gl.exp2(m - top) * l_s
-        inv = 1.0 / den
+        top = gl.maximum(sink2, gl.maximum(m_own, m_first))  # finite (the sink), so no exp2 sees -inf - (-inf)
+        w_own, w_first = gl.exp2(m_own - top), gl.exp2(m_first - top)
+        inv = 1.0 / (gl.exp2(sink2 - top) + (w_own * den_own + w_first * den_first))
         pos_f = pos.to(gl.float32)
+        async_copy.wait_group(0)
+        _cta_barrier()
         for c in gl.static_range(D // ROPE):
             cols = c * ROPE + gl.arange(0, ROPE, layout=gl.SliceLayout(0, io))
-            o = gl.zeros([BLOCK_H, ROPE], gl.float32, layout=io)
-            for s in range(n_splits):
-                m, _ = _split_ml(ml_q, s, split, heads, m_own, den_own, stride_mh, stride_ms)
-                o += _split_part(stage, gl.exp2(m - top)[:, None], acc_q, s, split, heads, cols, stride_as,
-                                 stride_ah, c * ROPE, ROPE, io)
-            o = o * inv[:, None]
+            o = (stage.slice(c * ROPE, ROPE, dim=1).load(io).to(gl.float32) * w_own[:, None]
+                 + first.slice(c * ROPE, ROPE, dim=1).load(io).to(gl.float32) * w_first[:, None]) * inv[:, None]
             if c * ROPE >= NOPE:  # inverse RoPE: (2i, 2i+1) -> (e·cos + o·sin, o·cos - e·sin), each with its partner
                 even, odd = gl.split(gl.reshape(o, [BLOCK_H, ROPE // 2, 2]))
                 partner = gl.convert_layout(gl.reshape(gl.join(odd, even), [BLOCK_H, ROPE]), io)
@@ -459,18 +436,17 @@ def _finish_splits(stage, m_own, den_own, acc_q, ml_q, out_q, cnt, sink_ptr, fre
         gl.store(cnt + 1, 0)
 
 
-FUSED_MERGE = True  # merge the splits inside the launch (False: a bench comparison against the combine launch)
-FUSE_MAX_SPLITS = 4  # ... when a head block has at most this many: the last split reads the others alone
+FUSED_MERGE = True  # merge a head block's two splits inside the launch (False: a bench comparison, the combine launch)
 
 
 def launch(grid: tuple[int, int], args: tuple, *, window: int, window_mode: int, dim: int, block_e: int,
            finish: tuple, ring: int = 2) -> bool:
     """Launch over `grid` with the warp-specialized kernel's runtime arguments (bf16 rows, bf16 partials) and
     `finish` = (sink, inv_freq, out, int32 counters zeroed, two per program of grid axis 0, nope). Merges the
-    splits and writes out when there are at most FUSE_MAX_SPLITS; returns whether it did (else the caller
+    splits and writes out when there are two (Pro B=32's busy launch); returns whether it did (else the caller
     runs the combine launch on the partials)."""
     sink, inv_freq, out, counters, nope = finish
-    merge = FUSED_MERGE and grid[1] <= FUSE_MAX_SPLITS
+    merge = FUSED_MERGE and grid[1] == 2
     _sparse_attn_seesaw_kernel[grid](*args, 0, sink, inv_freq, out, counters, out.stride(0), out.stride(1),
                                      WIN=window, WINDOW=window_mode, D=dim, BLOCK_H=hopper.BLOCK_H, BLOCK_E=block_e,
                                      RING=ring, SKIP=hopper.PROBE_SKIP, MERGE=merge, NOPE=nope,

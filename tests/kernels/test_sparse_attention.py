@@ -375,19 +375,18 @@ def test_hopper_seesaw_kernel_matches_reference(seesaw_tuning, min_tiles, name, 
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize(("name", "batch"), [("pro", 32), ("flash", 32)])  # 2 and 4 splits a head block
-def test_seesaw_split_merge_in_the_launch_repeats_bit_for_bit_and_resets_its_counters(name, batch, monkeypatch):
-    """The busy launches merge their splits inside the seesaw launch (no combine launch): the same bits from launch
-    to launch whichever split finishes last, the counters back at 0 after each, and the combine launch's answer
-    (within rounding: the two sum the same bf16 partials, the combine's denominator in another order)."""
+@pytest.mark.parametrize("tuning", SEESAW, ids=[f"e{t.block_e}-ring{t.ring}" for t in SEESAW])
+def test_seesaw_split_merge_in_the_launch_repeats_bit_for_bit_and_resets_its_counters(tuning, monkeypatch):
+    """Pro B=32's busy launch (two splits a head block) merges its splits inside the seesaw launch, no combine
+    launch: the same bits from launch to launch whichever split finishes second, the counters back at 0 after
+    each, and the combine launch's answer (within rounding: both add the same bf16 partials, the combine's
+    denominator in another order)."""
     from wholerepo.kernels import sparse_attention_seesaw as seesaw
 
-    cfg = AttentionConfig.from_name(name)
-    inp = make_decode_inputs(cfg, batch, 1 << 20, device="cuda", seed=batch + 1, ragged=True)
+    cfg = AttentionConfig.from_name("pro")
+    inp = make_decode_inputs(cfg, 32, 1 << 20, device="cuda", seed=33, ragged=True)
     idx = _indices(inp, cfg)
     args = (inp.q, inp.window_kv, inp.comp_kv, idx, inp.positions, inp.sink, inp.inv_freq, cfg)
-    tuning = kern.default_tuning(False, batch, cfg.n_heads)
-    assert tuning.seesaw
     with monkeypatch.context() as m:
         m.setattr(kern, "combine_splits", lambda *a, **k: pytest.fail("the combine launch ran"))
         runs = [kern.sparse_attention(*args, tuning=tuning, out=torch.full_like(inp.q, float("nan")))
