@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kernels import Bench, Tunings, decode_case, log, rel_err, to_fp8, write_outputs  # noqa: E402
 from wholerepo.kernels import reference as ref  # noqa: E402
 from wholerepo.kernels import sparse_attention_hopper as hopper  # noqa: E402
-from wholerepo.kernels import sparse_attention_seesaw as seesaw  # noqa: E402
 from wholerepo.kernels.config import AttentionConfig  # noqa: E402
 from wholerepo.kernels.index_topk import index_topk  # noqa: E402
 from wholerepo.kernels.inputs import make_decode_inputs  # noqa: E402
@@ -173,15 +172,12 @@ def main() -> None:
     ap.add_argument("--probe-stages", action="store_true", help="only time the Gluon kernel with stages left out")
     ap.add_argument("--probe-tunings", default="", help="';'-separated AttnTuning fields to probe besides the default")
     ap.add_argument("--probe-fp8", action="store_true", help="probe with vLLM's fp8 rows instead of bf16")
-    ap.add_argument("--combine-launch", action="store_true",
-                    help="the seesaw kernel leaves its splits to the combine launch (round 12's comparison)")
     ap.add_argument("--fp32-partials", action="store_true",
                     help="the warp-specialized kernel writes fp32 split partials (as before round 10) instead of bf16")
     ap.add_argument("--fp8-row-stride", type=int, default=0,
                     help="fp8 rows at this row stride (e.g. 592: 16-byte aligned rows) instead of vLLM's 584")
     opts = ap.parse_args()
     hopper.BF16_PARTIALS = not opts.fp32_partials
-    seesaw.FUSED_MERGE = not opts.combine_launch
     best: dict = {}
     if opts.smoke:
         bench = Bench("cpu", graphs=False)

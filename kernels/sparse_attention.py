@@ -9,8 +9,7 @@ pages of fp8 rows (`page_rows`: data parts, then scale parts, per page; §4.4), 
 per sequence, or pools the batch shares (a 2-D compressed cache; the window through `window_indices`). Prefill is the same kernel: every query is a row whose window reads the
 sequence's kv by position, and the compressed cache is shared (batch stride 0). On Hopper, tunings with
 ring > 0 run sparse_attention_hopper.py's Gluon kernel instead (bf16 rows; fp8 rows in its warp-specialized
-form), and those with seesaw sparse_attention_seesaw.py's for bf16 rows, with the same partials and the same combine
-(or, at most 4 splits a head block, the same merge inside the seesaw launch: round 12).
+form), and those with seesaw sparse_attention_seesaw.py's for bf16 rows, with the same partials and the same combine.
 """
 
 from __future__ import annotations
@@ -256,19 +255,6 @@ def _window_then_compressed(window_indices: torch.Tensor, indices: torch.Tensor)
     return torch.cat([window_indices, indices], dim=1)
 
 
-_COUNTERS: dict[torch.device, torch.Tensor] = {}
-
-
-def split_counters(n: int, device: torch.device) -> torch.Tensor:
-    """At least n zeroed int32 counters for the seesaw kernel's in-launch split merge. Every launch leaves them at
-    0 again, so one buffer per device serves every launch on it that runs alone (launches overlapping on two streams
-    of one device would share counters: not a use this library makes)."""
-    buf = _COUNTERS.get(device)
-    if buf is None or buf.numel() < n:
-        buf = _COUNTERS[device] = torch.zeros(max(n, 4096), dtype=torch.int32, device=device)
-    return buf
-
-
 def split_plan(programs_per_split: int, entries: int, t: AttnTuning) -> tuple[int, int]:
     """(splits, entries per split) of a launch: as many splits as fill `target_programs` in whole waves
     (a partial wave costs a full program time at one program per SM: Pro B=32 with 3 splits = 1.45 waves took
@@ -334,11 +320,9 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
                    acc.stride(0), acc.stride(1), acc.stride(2), ml.stride(0), ml.stride(1), ml.stride(2))
         gluon_args = (q[lo:hi], wbase[0], cbase[0], indices[lo:hi], positions[lo:hi], acc, ml, heads, n_comp,
                       split_len, win_mod, cfg.softmax_scale * LOG2E, *strides)
-        merged = False
         if seesaw_kernel:
-            merged = seesaw.launch((n * per_row, splits), gluon_args, window=window, window_mode=window_mode, dim=dim,
-                                   block_e=t.block_e, ring=ring, finish=(sink, inv_freq, out[lo:hi], split_counters(
-                                       2 * n * per_row, q.device), cfg.nope_dim))
+            seesaw.launch((n * per_row, splits), gluon_args, window=window, window_mode=window_mode, dim=dim,
+                          block_e=t.block_e, ring=ring)
         elif ring:
             hopper.launch((n * per_row, splits), gluon_args, window=window, window_mode=window_mode, dim=dim,
                           block_e=t.block_e, num_buf=ring, ws=t.ws, fp8=wargs[4], nope=cfg.nope_dim,
@@ -354,8 +338,7 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
                 PDL=pdl, PAGE_ROWS=page_rows, SCALE_W=cfg.fp8_scale_bytes, num_warps=t.num_warps,
                 num_stages=t.num_stages, **pdl_launch(pdl),
             )
-        if not merged:
-            combine_splits(acc, ml, sink, positions[lo:hi], inv_freq, out[lo:hi], nope=cfg.nope_dim, pdl=pdl)
+        combine_splits(acc, ml, sink, positions[lo:hi], inv_freq, out[lo:hi], nope=cfg.nope_dim, pdl=pdl)
     return out
 
 

@@ -264,16 +264,10 @@ def _store_bf16_rows(acc, stage, acc_b, h0, d0, stride_ah, BLOCK_H: gl.constexpr
     (whole 32-byte sectors; a bf16 store straight from the fragment writes 16 bytes of a row per instruction). Half
     the fp32 partial's bytes to write here and to read in the combine (round 10: the fp32 partials cost ~5.8 µs to
     write at Pro B=32). The warp-specialized kernel stages in the ring, the seesaw kernel in Q."""
-    stage.store(acc.to(gl.bfloat16))
-    _cta_barrier()
-    _write_staged_rows(stage, acc_b, h0, d0, stride_ah, BLOCK_H, W)
-
-
-@gluon.jit
-def _write_staged_rows(stage, acc_b, h0, d0, stride_ah, BLOCK_H: gl.constexpr, W: gl.constexpr):
-    """`_store_bf16_rows`' second half: a staged bf16 [BLOCK_H, W] to global rows, 16 bytes a thread."""
     RB: gl.constexpr = 16  # rows a chunk: 16 registers a thread (the whole tile at once spilled in the fp8 form)
     io: gl.constexpr = gl.BlockedLayout([1, 8], [1, 32], [gl.num_warps(), 1], [1, 0])
+    stage.store(acc.to(gl.bfloat16))
+    _cta_barrier()
     rows = gl.arange(0, RB, layout=gl.SliceLayout(1, io))
     cols = d0 + gl.arange(0, W, layout=gl.SliceLayout(0, io))
     for c in gl.static_range(BLOCK_H // RB):

@@ -26,6 +26,11 @@ A split's partial is written as the warp-specialized kernel's (bf16 [64, 512] pl
 so split_combine.py finishes the job. bf16 rows only (fp8 rows take the warp-specialized kernel).
 An odd tile count pairs its last tile with a masked tile b that is neither copied nor multiplied.
 
+Tried in round 12 and reverted (bench/results/kernels-h200-2026-11-29-round12.md, calls 5-7): merging the two
+splits of Pro B=32 inside this launch (a ticket counter, the second split waiting for the first's bf16 partial):
+43.4 µs against 30.8 with the combine launch, the protocol alone +7.7 µs, and launches that did not repeat bit for
+bit.
+
 Measured (bench/results/kernels-h200-2026-11-29-round11*.md): Pro B=32 at 1M 30.4-30.8 µs against 32.8-33.1 for
 the warp-specialized kernel in the same runs, Flash B=32 16.0-16.2 against 16.9-17.4. Without copies it would take
 ~25 (call 2): its loop now waits on the ring's refills, which two slots beside Q cannot hide.
@@ -44,7 +49,6 @@ from triton.experimental.gluon.language.nvidia.hopper import (
 )
 
 from wholerepo.kernels import sparse_attention_hopper as hopper
-from wholerepo.kernels.rope_angle import rope_cos_sin
 from wholerepo.kernels.sparse_attention_hopper import (
     PRODUCER_REGS,
     PRODUCER_WARPS,
@@ -52,16 +56,13 @@ from wholerepo.kernels.sparse_attention_hopper import (
     SKIP_PV,
     SKIP_QK,
     SKIP_STORE,
-    _async_load,
     _copy_q,
     _cta_barrier,
     _entry_live,
     _entry_rows,
     _issue_rows,
     _program_work,
-    _ring_as,
     _store_bf16_rows,
-    _write_staged_rows,
 )
 
 MATH_WARPS = gl.constexpr(4)  # each math warpgroup: the launch's num_warps is the lead's (the default partition)
@@ -206,8 +207,7 @@ def _pair_views(ring, q_smem, j, zero):
 @gluon.jit
 def _seesaw_lead(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_ready, b_ready, done, ind_b, pos, lo,
                  hi, n_tiles, scale_log2, zero, acc_b, h0, stride_ah, WIN: gl.constexpr, WINDOW: gl.constexpr,
-                 D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr, SKIP: gl.constexpr,
-                 MERGE: gl.constexpr):
+                 D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr, SKIP: gl.constexpr):
     """Lead warpgroup (output dims 0..D/2-1, the default partition): per pair, S of tile a, its softmax against the
     running max, P_a and m_a published; O_L·alpha + P_a·V_a[:, L] (P_a from registers) while the follow scores
     tile b; then, on P_b and m_b, O_L·beta + P_b·V_b[:, L]. Returns O_L, the final max and the whole denominator."""
@@ -244,13 +244,9 @@ def _seesaw_lead(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_r
         async_copy.mbarrier_arrive(free.index(hb + 2), increment_count=False)  # b's lower half: P_b·V_b[:, L] done
         m = m_b
     # Q is idle once both warpgroups are past their last QK (the follow's was done before it published P_b): its
-    # lower half stages O_L, written while the follow finishes its products (MERGE: written, or merged, after the
-    # warp-specialized region: `_finish_splits`)
+    # lower half stages O_L, written while the follow finishes its products
     if not SKIP & SKIP_STORE:
-        if MERGE:
-            q_smem.index(0).slice(0, HD, dim=1).store(acc.to(gl.bfloat16))
-        else:
-            _store_bf16_rows(acc, q_smem.index(0).slice(0, HD, dim=1), acc_b, h0, 0, stride_ah, BLOCK_H, HD)
+        _store_bf16_rows(acc, q_smem.index(0).slice(0, HD, dim=1), acc_b, h0, 0, stride_ah, BLOCK_H, HD)
     mbarrier.wait(done, 0)  # the follow's denominator
     return m, den + l_smem.load(m.type.layout)
 
@@ -258,8 +254,7 @@ def _seesaw_lead(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_r
 @gluon.jit
 def _seesaw_follow(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_ready, b_ready, done, ind_b, pos,
                    lo, hi, n_tiles, scale_log2, zero, acc_b, h0, stride_ah, WIN: gl.constexpr, WINDOW: gl.constexpr,
-                   D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr, SKIP: gl.constexpr,
-                   MERGE: gl.constexpr):
+                   D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr, SKIP: gl.constexpr):
     """Follow warpgroup (output dims D/2..D-1): per pair, S of tile b; on m_a, its softmax against
     m_b = max(m_a, its row max), P_b and m_b published; O_R·alpha + P_a·V_a[:, R] (P_a from shared memory), then
     O_R·beta + P_b·V_b[:, R] (P_b from registers). Writes its half of the partial (bf16) and hands its
@@ -299,10 +294,7 @@ def _seesaw_follow(ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a
     # Q is idle once both warpgroups are past their last QK (the follow's last products waited on the lead's P_a,
     # published after the lead's last QK): its upper half stages O_R
     if not SKIP & SKIP_STORE:
-        if MERGE:
-            q_smem.index(0).slice(HD, HD, dim=1).store(acc.to(gl.bfloat16))
-        else:
-            _store_bf16_rows(acc, q_smem.index(0).slice(HD, HD, dim=1), acc_b, h0, HD, stride_ah, BLOCK_H, HD)
+        _store_bf16_rows(acc, q_smem.index(0).slice(HD, HD, dim=1), acc_b, h0, HD, stride_ah, BLOCK_H, HD)
     l_smem.store(den)
     _cta_barrier()
     mbarrier.arrive(done, count=1)
@@ -314,15 +306,12 @@ def _sparse_attn_seesaw_kernel(
     H, K, split_len, win_mod, scale_log2,
     stride_qb, stride_qh, stride_wb, stride_wr, stride_cb, stride_cr, stride_ib,
     stride_ab, stride_ah, stride_as, stride_mb, stride_mh, stride_ms, zero,
-    sink_ptr, freq_ptr, out_ptr, cnt_ptr, stride_ob, stride_oh,
     WIN: gl.constexpr, WINDOW: gl.constexpr, D: gl.constexpr, BLOCK_H: gl.constexpr, BLOCK_E: gl.constexpr,
-    RING: gl.constexpr, SKIP: gl.constexpr, MERGE: gl.constexpr, NOPE: gl.constexpr,
+    RING: gl.constexpr, SKIP: gl.constexpr,
 ):
     """One program: BLOCK_H heads of one query over one split of its entries (as `_sparse_attn_ws_kernel`, with
     the seesaw schedule: module docstring) through a ring of RING slots (2 of 64 entries or 4 of 32: one pair in
-    flight beside the pair in use); `zero` is 0, passed at run time (see `_pair_views`). MERGE: the two splits of
-    a head block are merged here (`_finish_splits`: out written, no combine launch), through two zeroed int32
-    counters per program of grid axis 0 at cnt_ptr."""
+    flight beside the pair in use); `zero` is 0, passed at run time (see `_pair_views`)."""
     tile_layout: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=128, element_bitwidth=16, rank=2)
     p_layout: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=min(128, 2 * BLOCK_E), element_bitwidth=16,
                                                   rank=2)
@@ -359,96 +348,22 @@ def _sparse_attn_seesaw_kernel(
     m_i, den = gl.warp_specialize([
         (_seesaw_lead, (ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_ready, b_ready, done, ind_b,
                         pos, lo, hi, n_tiles, scale_log2, zero, acc_b, h0, stride_ah, WIN, WINDOW, D, BLOCK_H,
-                        BLOCK_E, SKIP, MERGE)),
+                        BLOCK_E, SKIP)),
         (_seesaw_follow, (ring, q_smem, p_smem, m_smem, l_smem, ready, free, q_ready, a_ready, b_ready, done, ind_b,
                           pos, lo, hi, n_tiles, scale_log2, zero, acc_b, h0, stride_ah, WIN, WINDOW, D, BLOCK_H,
-                          BLOCK_E, SKIP, MERGE)),
+                          BLOCK_E, SKIP)),
         (_seesaw_copier, (ring, q_smem.index(0), ready, free, q_ready, q_ptr + b * stride_qb + h0 * stride_qh,
                           win_ptr + b * stride_wb, comp_ptr + b * stride_cb, ind_b, pos, lo, hi, n_tiles,
                           stride_qh, stride_wr, stride_cr, WIN, WINDOW, D, BLOCK_H, BLOCK_E, SKIP)),
     ], [MATH_WARPS, PRODUCER_WARPS], [FOLLOW_REGS, PRODUCER_REGS])
-    if MERGE:
-        _finish_splits(q_smem.index(0), ring, m_i, den, acc_ptr + b * stride_ab, ml_ptr + b * stride_mb,
-                       out_ptr + b * stride_ob, cnt_ptr + 2 * gl.program_id(0), sink_ptr, freq_ptr, pos, h0, split,
-                       stride_ah, stride_as, stride_mh, stride_ms, stride_oh, BLOCK_H, D, NOPE)
-    else:
-        ml = ml_ptr + b * stride_mb + split * stride_ms + (h0 + gl.arange(0, BLOCK_H, layout=m_i.type.layout)) * stride_mh
-        gl.store(ml, m_i)
-        gl.store(ml + 1, den)
-
-
-@gluon.jit
-def _finish_splits(stage, ring, m_own, den_own, acc_q, ml_q, out_q, cnt, sink_ptr, freq_ptr, pos, h0, split, stride_ah,
-                   stride_as, stride_mh, stride_ms, stride_oh, BLOCK_H: gl.constexpr, D: gl.constexpr,
-                   NOPE: gl.constexpr):
-    """The merge of a head block's two splits inside the launch (round 12), split_combine.py's arithmetic: each
-    program takes a ticket (counter cnt[0]). The first writes its staged bf16 partial and (max, denominator), then
-    counts itself written (cnt[1], release). The second waits for that (acquire: the first holds its ticket, so it
-    is running and never waits), copies the first's partial into the idle ring (one cp.async round trip: round 7's
-    and this round's first form, which loaded chunk after chunk from L2, spent ~10 µs in dependent round trips),
-    adds the two (their sum does not depend on which came second), adds the sink to the denominator, applies the
-    inverse RoPE to the interleaved pairs of dims >= NOPE, writes out and sets both counters back to 0."""
-    ROPE: gl.constexpr = D - NOPE
-    gl.static_assert(NOPE % ROPE == 0, "the rope dims must be whole chunks")
-    io: gl.constexpr = gl.BlockedLayout([1, 8], [8, 4], [gl.num_warps(), 1], [1, 0])
-    rows: gl.constexpr = gl.SliceLayout(1, io)
-    heads = h0 + gl.arange(0, BLOCK_H, layout=rows)
-    m_own = gl.convert_layout(m_own, rows)
-    den_own = gl.convert_layout(den_own, rows)
-    _cta_barrier()  # both staged halves (the follow's arrived with `done`) visible to every thread
-    ticket = gl.atomic_add(cnt, 1, sem="relaxed", scope="gpu")
-    if ticket == 0:
-        _write_staged_rows(stage, acc_q + split * stride_as, h0, 0, stride_ah, BLOCK_H, D)
-        ml = ml_q + heads * stride_mh + split * stride_ms
-        gl.store(ml, m_own)
-        gl.store(ml + 1, den_own)
-        _cta_barrier()
-        gl.atomic_add(cnt + 1, 1, sem="release", scope="gpu")
-    else:
-        while gl.atomic_add(cnt + 1, 0, sem="acquire", scope="gpu") < 1:
-            pass
-        _cta_barrier()
-        other = 1 - split
-        first = _ring_as(ring, BLOCK_H, D)
-        _async_load(first, acc_q + other * stride_as + (h0 + gl.arange(0, BLOCK_H, layout=rows))[:, None] * stride_ah
-                    + gl.arange(0, D, layout=gl.SliceLayout(0, io))[None, :])
-        async_copy.commit_group()
-        ml = ml_q + heads * stride_mh + other * stride_ms
-        m_first, den_first = gl.load(ml, cache_modifier=".cg"), gl.load(ml + 1, cache_modifier=".cg")
-        sink2 = gl.load(sink_ptr + heads).to(gl.float32) * 1.4426950408889634
-        top = gl.maximum(sink2, gl.maximum(m_own, m_first))  # finite (the sink), so no exp2 sees -inf - (-inf)
-        w_own, w_first = gl.exp2(m_own - top), gl.exp2(m_first - top)
-        inv = 1.0 / (gl.exp2(sink2 - top) + (w_own * den_own + w_first * den_first))
-        pos_f = pos.to(gl.float32)
-        async_copy.wait_group(0)
-        _cta_barrier()
-        for c in gl.static_range(D // ROPE):
-            cols = c * ROPE + gl.arange(0, ROPE, layout=gl.SliceLayout(0, io))
-            o = (stage.slice(c * ROPE, ROPE, dim=1).load(io).to(gl.float32) * w_own[:, None]
-                 + first.slice(c * ROPE, ROPE, dim=1).load(io).to(gl.float32) * w_first[:, None]) * inv[:, None]
-            if c * ROPE >= NOPE:  # inverse RoPE: (2i, 2i+1) -> (e·cos + o·sin, o·cos - e·sin), each with its partner
-                even, odd = gl.split(gl.reshape(o, [BLOCK_H, ROPE // 2, 2]))
-                partner = gl.convert_layout(gl.reshape(gl.join(odd, even), [BLOCK_H, ROPE]), io)
-                cos, sin = rope_cos_sin(pos_f, gl.load(freq_ptr + (cols - NOPE) // 2))
-                o = o * cos[None, :] + partner * (gl.where(cols % 2 == 0, sin, -sin))[None, :]
-            gl.store(out_q + heads[:, None] * stride_oh + cols[None, :], o.to(out_q.dtype.element_ty))
-        gl.store(cnt, 0)
-        gl.store(cnt + 1, 0)
-
-
-FUSED_MERGE = True  # merge a head block's two splits inside the launch (False: a bench comparison, the combine launch)
+    ml = ml_ptr + b * stride_mb + split * stride_ms + (h0 + gl.arange(0, BLOCK_H, layout=m_i.type.layout)) * stride_mh
+    gl.store(ml, m_i)
+    gl.store(ml + 1, den)
 
 
 def launch(grid: tuple[int, int], args: tuple, *, window: int, window_mode: int, dim: int, block_e: int,
-           finish: tuple, ring: int = 2) -> bool:
-    """Launch over `grid` with the warp-specialized kernel's runtime arguments (bf16 rows, bf16 partials) and
-    `finish` = (sink, inv_freq, out, int32 counters zeroed, two per program of grid axis 0, nope). Merges the
-    splits and writes out when there are two (Pro B=32's busy launch); returns whether it did (else the caller
-    runs the combine launch on the partials)."""
-    sink, inv_freq, out, counters, nope = finish
-    merge = FUSED_MERGE and grid[1] == 2
-    _sparse_attn_seesaw_kernel[grid](*args, 0, sink, inv_freq, out, counters, out.stride(0), out.stride(1),
-                                     WIN=window, WINDOW=window_mode, D=dim, BLOCK_H=hopper.BLOCK_H, BLOCK_E=block_e,
-                                     RING=ring, SKIP=hopper.PROBE_SKIP, MERGE=merge, NOPE=nope,
-                                     num_warps=MATH_WARPS.value, maxnreg=MAXNREG)
-    return merge
+           ring: int = 2) -> None:
+    """Launch over `grid` with the warp-specialized kernel's runtime arguments (bf16 rows, bf16 partials)."""
+    _sparse_attn_seesaw_kernel[grid](*args, 0, WIN=window, WINDOW=window_mode, D=dim, BLOCK_H=hopper.BLOCK_H,
+                                     BLOCK_E=block_e, RING=ring, SKIP=hopper.PROBE_SKIP, num_warps=MATH_WARPS.value,
+                                     maxnreg=MAXNREG)

@@ -21,8 +21,7 @@ from wholerepo.kernels.sparse_attention import GPU_CANDIDATES
 
 SHARED_LIMIT = 227 * 1024  # an H100/H200 block's opt-in shared memory
 POINTERS = {"q_ptr": "*bf16", "win_ptr": "*bf16", "comp_ptr": "*bf16", "ind_ptr": "*i32", "pos_ptr": "*i64",
-            "acc_ptr": "*fp32", "ml_ptr": "*fp32", "sink_ptr": "*fp32", "freq_ptr": "*fp32", "out_ptr": "*bf16",
-            "cnt_ptr": "*i32"}
+            "acc_ptr": "*fp32", "ml_ptr": "*fp32"}
 SCALARS = {"win_mod": "i64", "scale_log2": "fp32", "stride_wb": "i64", "stride_cb": "i64"}  # the rest: i32
 # (block_e, ring, ws, rows): "bf16" rows everywhere; the warp-specialized 64-entry shapes also with vLLM's fp8 rows
 # one a 584-byte stride apart ("fp8") and in vLLM's 64-row pages ("fp8-pages": 16-byte copies of 576-byte data parts)
@@ -34,13 +33,9 @@ ENTRY_SPILL_BYTES = 8  # 4 stored + 4 loaded, see the test
 # go to the stack before the loop and around the register re-allocation and come back once after it (SASS of
 # 2026-11-29 under 3.9: 6 STL, 3 LDL.LU, none inside the loop)
 EPILOGUE_SPILL_BYTES = 36
-# the seesaw kernel with the split merge inside the launch, under 3.9 (3.6, the H200's: none): values stored before
-# the math loops and reloaded after them, and the merge epilogue's own (SASS of 2026-11-29: none inside either loop)
-MERGE_SPILL_BYTES = 64
 
 
-def compile_report(block_e: int, ring: int, ws: bool, workdir: str, rows: str = "bf16", seesaw: bool = False,
-                   merge: bool = True) -> dict:
+def compile_report(block_e: int, ring: int, ws: bool, workdir: str, rows: str = "bf16", seesaw: bool = False) -> dict:
     """Compile one shape of the Gluon kernel (seesaw: sparse_attention_seesaw's) for sm_90 (every pointer and
     stride 16-divisible, as launches are, but 584-byte fp8 row strides) and run ptxas -v on its PTX: registers,
     spilled bytes, shared bytes, and which instructions it has."""
@@ -56,8 +51,6 @@ def compile_report(block_e: int, ring: int, ws: bool, workdir: str, rows: str = 
               else hopper._sparse_attn_async_kernel)
     constants = dict(WIN=128, WINDOW=hopper.WINDOW_RING.value, D=512, BLOCK_H=hopper.BLOCK_H, BLOCK_E=block_e, SKIP=0)
     constants["RING" if seesaw else "NUM_BUF"] = ring
-    if seesaw:  # merge: the split merge inside the launch (what busy launches of <= 4 splits run)
-        constants |= dict(MERGE=merge, NOPE=448)
     fp8, paged = rows != "bf16", rows == "fp8-pages"
     if ws and not seesaw:  # 584-byte rows: 8-byte copies; pages: 16-byte copies; partials as launches write them
         constants |= dict(FP8=fp8, NOPE=448, ALIGN16=paged, PAGE_ROWS=PAGE_ROWS if paged else 1,
@@ -117,15 +110,12 @@ def test_gluon_attention_kernel_compiles_for_hopper_without_spills(block_e, ring
     assert report["setmaxnreg"] == bool(ws)
 
 
-@pytest.mark.parametrize(("block_e", "ring", "merge"), [(64, 2, False), (64, 2, True), (32, 4, True)],
-                         ids=["e64-ring2", "e64-ring2-merge", "e32-ring4-merge"])
-def test_gluon_seesaw_kernel_compiles_for_hopper_without_spills(block_e, ring, merge, tmp_path):
-    """The seesaw kernel (sparse_attention_seesaw.py, bf16 rows; two 64-entry slots or four 32-entry ones, with
-    and without the split merge inside the launch): no spilled bytes but the merge epilogue's (round 7's seesaw
-    spilled 560 bytes in its loop and lost to the warp-specialized kernel), shared memory fits a block, wgmma dots,
-    and register re-allocation between its three partitions."""
-    report = _report_in_child(f"{block_e}, {ring}, True, {str(tmp_path)!r}, 'bf16', True, {merge}")
-    allowed = MERGE_SPILL_BYTES if merge else 0
-    assert report["spilled"] <= allowed, f"ptxas spilled {report['spilled']} bytes ({report['registers']} registers)"
+@pytest.mark.parametrize(("block_e", "ring"), [(64, 2), (32, 4)], ids=["e64-ring2", "e32-ring4"])
+def test_gluon_seesaw_kernel_compiles_for_hopper_without_spills(block_e, ring, tmp_path):
+    """The seesaw kernel (sparse_attention_seesaw.py, bf16 rows; two 64-entry slots or four 32-entry ones): no
+    spilled bytes (round 7's form spilled 560 bytes and lost to the warp-specialized kernel), shared memory fits a
+    block, wgmma dots, and register re-allocation between its three partitions."""
+    report = _report_in_child(f"{block_e}, {ring}, True, {str(tmp_path)!r}, 'bf16', True")
+    assert report["spilled"] == 0, f"ptxas spilled {report['spilled']} bytes ({report['registers']} registers)"
     assert report["shared"] <= SHARED_LIMIT
     assert report["wgmma"] and report["setmaxnreg"]

@@ -375,30 +375,6 @@ def test_hopper_seesaw_kernel_matches_reference(seesaw_tuning, min_tiles, name, 
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("tuning", SEESAW, ids=[f"e{t.block_e}-ring{t.ring}" for t in SEESAW])
-def test_seesaw_split_merge_in_the_launch_repeats_bit_for_bit_and_resets_its_counters(tuning, monkeypatch):
-    """Pro B=32's busy launch (two splits a head block) merges its splits inside the seesaw launch, no combine
-    launch: the same bits from launch to launch whichever split finishes second, the counters back at 0 after
-    each, and the combine launch's answer (within rounding: both add the same bf16 partials, the combine's
-    denominator in another order)."""
-    from wholerepo.kernels import sparse_attention_seesaw as seesaw
-
-    cfg = AttentionConfig.from_name("pro")
-    inp = make_decode_inputs(cfg, 32, 1 << 20, device="cuda", seed=33, ragged=True)
-    idx = _indices(inp, cfg)
-    args = (inp.q, inp.window_kv, inp.comp_kv, idx, inp.positions, inp.sink, inp.inv_freq, cfg)
-    with monkeypatch.context() as m:
-        m.setattr(kern, "combine_splits", lambda *a, **k: pytest.fail("the combine launch ran"))
-        runs = [kern.sparse_attention(*args, tuning=tuning, out=torch.full_like(inp.q, float("nan")))
-                for _ in range(3)]
-    assert all(torch.equal(runs[0], r) for r in runs[1:])
-    assert int(kern.split_counters(1, inp.q.device).abs().sum()) == 0
-    monkeypatch.setattr(seesaw, "FUSED_MERGE", False)
-    combined = kern.sparse_attention(*args, tuning=tuning, out=torch.full_like(inp.q, float("nan")))
-    assert ((runs[0].float() - combined.float()).norm() / combined.float().norm()).item() < 2e-3
-
-
-@pytest.mark.gpu
 def test_hopper_fp8_rows_at_a_16_byte_stride_match_reference(assert_rel_close):
     """fp8 rows padded to a 592-byte stride (16-byte aligned: the copier's 16-byte copies) give the answer the
     584-byte rows give."""
