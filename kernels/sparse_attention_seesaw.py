@@ -28,8 +28,8 @@ An odd tile count pairs its last tile with a masked tile b that is neither copie
 
 Tried in round 12 and reverted (bench/results/kernels-h200-2026-11-29-round12.md, calls 5-7): merging the two
 splits of Pro B=32 inside this launch (a ticket counter, the second split waiting for the first's bf16 partial):
-43.4 µs against 30.8 with the combine launch, the protocol alone +7.7 µs, and launches that did not repeat bit for
-bit.
+43.4 µs against 30.8 with the combine launch, the protocol alone +7.7 µs (and launches that did not repeat bit for
+bit: its two products were contracted into an fma in role order, not split order).
 
 Measured (bench/results/kernels-h200-2026-11-29-round11*.md): Pro B=32 at 1M 30.4-30.8 µs against 32.8-33.1 for
 the warp-specialized kernel in the same runs, Flash B=32 16.0-16.2 against 16.9-17.4. Without copies it would take
