@@ -49,6 +49,12 @@ def _tile_layout():
     return gl.NVMMASharedLayout(swizzle_byte_width=128, element_bitwidth=16, rank=2)
 
 
+@gluon.constexpr_function
+def _rows_layout(num_warps):
+    """Registers over a tile's rows: 8 bf16 (16 bytes) a thread, as the attention's copier holds them."""
+    return gl.BlockedLayout([1, 8], [4, 8], [num_warps, 1], [1, 0])
+
+
 def program_of(pid: int, head_blocks: int) -> tuple[int, int, int]:
     """(query, split, head block) of a program: the head blocks of a (query, split) are adjacent programs."""
     return pid // (SPLITS * head_blocks), (pid // head_blocks) % SPLITS, pid % head_blocks
@@ -57,7 +63,7 @@ def program_of(pid: int, head_blocks: int) -> tuple[int, int, int]:
 @gluon.jit
 def _store_tile(tile, out_ptr, pid, D: gl.constexpr, BLOCK_E: gl.constexpr):
     """The tile as it sits in shared memory, back to out[pid] (the check)."""
-    layout: gl.constexpr = gl.BlockedLayout([1, 8], [4, 8], [gl.num_warps(), 1], [1, 0])
+    layout: gl.constexpr = _rows_layout(gl.num_warps())
     x = tile.load(layout)
     offs_e = gl.arange(0, BLOCK_E, layout=gl.SliceLayout(1, layout))
     offs_d = gl.arange(0, D, layout=gl.SliceLayout(0, layout))
@@ -70,7 +76,7 @@ def _gather_cp_async_kernel(rows_ptr, ind_ptr, out_ptr, stride_rb, stride_ib, po
                             DISJOINT: gl.constexpr, RING: gl.constexpr):
     """Tile t of this program's split into slot t % RING by cp.async, RING - 1 tiles in flight while the next is
     issued; HB programs per (query, split); DISJOINT: head block h reads row (r + h * pool / 2) % pool, not r."""
-    layout: gl.constexpr = gl.BlockedLayout([1, 8], [4, 8], [gl.num_warps(), 1], [1, 0])
+    layout: gl.constexpr = _rows_layout(gl.num_warps())
     pid = gl.program_id(0)
     b, split, hb = pid // (SPLITS * HB), (pid // HB) % SPLITS, pid % HB
     ring = gl.allocate_shared_memory(gl.bfloat16, [RING, BLOCK_E, D], _tile_layout())

@@ -307,7 +307,7 @@ def _launch(q, win, comp, indices, positions, sink, inv_freq, cfg, *, window, wi
     pdl = use_pdl(q) and not ring
     # the warp-specialized kernel writes bf16 partials through its ring, which must hold block_h rows
     bf16 = hopper.BF16_PARTIALS and ring and t.ws and block_h <= ring * t.block_e
-    seesaw_kernel = bool(bf16 and t.seesaw and not wargs[4] and (t.block_e, ring) in ((64, 2), (32, 4)))
+    seesaw_kernel = bool(bf16 and t.seesaw and not wargs[4] and (t.block_e, ring) in seesaw.SLOT_SHAPES)
     step = max(1, ACC_BYTES // (heads * splits * dim * 4))
     for lo in range(0, rows, step):
         hi = min(lo + step, rows)

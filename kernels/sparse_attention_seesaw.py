@@ -68,6 +68,7 @@ from wholerepo.kernels.sparse_attention_hopper import (
 MATH_WARPS = gl.constexpr(4)  # each math warpgroup: the launch's num_warps is the lead's (the default partition)
 FOLLOW_REGS = gl.constexpr(232)  # the lead gets what is left: (MAXNREG * 12 warps - 4 * (232 + 40)) / 4 = 232
 MAXNREG = 168  # 65,536 registers over 12 warps at launch
+SLOT_SHAPES = ((64, 2), (32, 4))  # (entries a slot, slots) the ring comes in: Q and either fill the 227 KB
 
 
 @gluon.jit

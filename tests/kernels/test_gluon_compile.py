@@ -27,6 +27,7 @@ SCALARS = {"win_mod": "i64", "scale_log2": "fp32", "stride_wb": "i64", "stride_c
 # one a 584-byte stride apart ("fp8") and in vLLM's 64-row pages ("fp8-pages": 16-byte copies of 576-byte data parts)
 SHAPES = sorted({(t.block_e, t.ring, t.ws, rows) for t in GPU_CANDIDATES if t.ring
                  for rows in (("bf16", "fp8", "fp8-pages") if t.ws and t.block_e == 64 else ("bf16",))})
+SEESAW_SHAPES = sorted({(t.block_e, t.ring) for t in GPU_CANDIDATES if t.seesaw})
 PAGE_ROWS = 64  # V4's compressed-cache pages: 256 tokens / 4
 ENTRY_SPILL_BYTES = 8  # 4 stored + 4 loaded, see the test
 # the fp8 forms with bf16 partials: 3 thread-index values of the epilogue's addresses, hoisted above the math loop,
@@ -110,7 +111,7 @@ def test_gluon_attention_kernel_compiles_for_hopper_without_spills(block_e, ring
     assert report["setmaxnreg"] == bool(ws)
 
 
-@pytest.mark.parametrize(("block_e", "ring"), [(64, 2), (32, 4)], ids=["e64-ring2", "e32-ring4"])
+@pytest.mark.parametrize(("block_e", "ring"), SEESAW_SHAPES, ids=[f"e{e}-ring{r}" for e, r in SEESAW_SHAPES])
 def test_gluon_seesaw_kernel_compiles_for_hopper_without_spills(block_e, ring, tmp_path):
     """The seesaw kernel (sparse_attention_seesaw.py, bf16 rows; two 64-entry slots or four 32-entry ones): no
     spilled bytes (round 7's form spilled 560 bytes and lost to the warp-specialized kernel), shared memory fits a
