@@ -15,8 +15,13 @@ Rows per case (1M context, the window plus the indexer's top-k entries, one soft
 FlashMLA is not a dependency: bench/carry_flashmla.sh packs a checkout for the device machine and says how to build
 it there. Without it the script times our rows only.
 
+`--curve 1152,4608,...` instead: Pro's 128 heads at batch 32 over more entries per query (the window plus random
+distinct entries), to show how each kernel's distance from the compute floor shrinks as the work per launch grows;
+FlashMLA's dense bf16 decode over as many contiguous tokens (its V3 shape, 576-d keys, no gather) joins there as
+the best its kernels do at that size without sparsity.
+
 Usage (device): PYTHONPATH=/tmp/fm:/tmp/pkg python3 bench/flashmla_compare.py --out $OUT [--cases pro:32,flash:32]
-[--stem NAME] [--commit SHA]. Writes NAME.md / NAME.csv (default flashmla-compare).
+[--curve E,E,...] [--stem NAME] [--commit SHA]. Writes NAME.md / NAME.csv (default flashmla-compare).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
@@ -134,16 +140,93 @@ def compare_case(bench: Bench, cfg: AttentionConfig, batch: int, context: int, f
                     theirs, want8, fp8_bytes, flops)
 
 
+def curve(bench: Bench, entries_list: list[int], fm: ModuleType | None, batch: int = 32) -> None:
+    """Pro's heads at `batch` over E entries a query (window + E - window random distinct compressed entries) for
+    each E: ours (bf16 rows, fp8 pools) and FlashMLA's (fp8 sparse decode; dense bf16 decode over E tokens)."""
+    pro = AttentionConfig.from_name("pro")
+    inp = make_decode_inputs(pro, batch, 1 << 20, device="cuda", seed=11)
+    n = inp.comp_kv.shape[1]
+    fp8_rows = DecodeInputs(**{**{f: getattr(inp, f) for f in inp.__dataclass_fields__},
+                               "window_kv": to_fp8(inp.window_kv, pro), "comp_kv": to_fp8(inp.comp_kv, pro)})
+    v = vllm_caches(fp8_rows, pro, PAGE_ROWS)
+    sub = slice(0, 2)
+    pos, sink, inv_freq = inp.positions, inp.sink, inp.inv_freq
+    for entries in entries_list:
+        cfg = replace(pro, index_topk=entries - pro.window)
+        gen = torch.Generator(device="cuda").manual_seed(entries)
+        idx = torch.rand(batch, n, device="cuda", generator=gen).topk(cfg.index_topk, dim=1).indices
+        idx = idx.sort(dim=1).values.to(torch.int32)
+        shape = f"pro B={batch} E={entries}"
+        flops = batch * attention_flops(cfg.n_heads, cfg.head_dim, entries)
+        q_out_bytes = batch * 2 * 2 * cfg.n_heads * cfg.head_dim
+        rest = (pos, sink, inv_freq, cfg)
+
+        def theirs(out: torch.Tensor, c: AttentionConfig = cfg) -> torch.Tensor:
+            return ref.apply_rope(out.reshape(batch, c.n_heads, c.head_dim)[sub], pos[sub, None], inv_freq,
+                                  inverse=True)
+
+        want = ref.sparse_attention(inp.q[sub], inp.window_kv[sub], inp.comp_kv[sub], idx[sub], pos[sub], sink,
+                                    inv_freq, cfg)
+        add_checked(bench, "ours: bf16 rows", shape, "bf16",
+                    lambda i=idx, r=rest: sparse_attention(inp.q, inp.window_kv, inp.comp_kv, i, *r),
+                    lambda out: out[sub], want, batch * entries * 2 * cfg.head_dim + q_out_bytes, flops)
+        want8 = ref.sparse_attention(inp.q[sub], fp8_rows.window_kv[sub], fp8_rows.comp_kv[sub], idx[sub], pos[sub],
+                                     sink, inv_freq, cfg)
+        win_rows, comp_rows = pool_indices(idx, pos, v.window_table, v.comp_table, PAGE_ROWS, cfg.window)
+        fp8_bytes = batch * entries * cfg.fp8_row_bytes + q_out_bytes
+        add_checked(bench, "ours: fp8 rows in vLLM's pools", shape, "fp8 pools",
+                    lambda w=win_rows, c=comp_rows, r=rest: sparse_attention(inp.q, v.window, v.comp, c, *r,
+                                                                             page_rows=PAGE_ROWS, window_indices=w),
+                    lambda out: out[sub], want8, fp8_bytes, flops)
+        if fm is None:
+            continue
+        meta, _ = fm.get_mla_metadata()
+        comp_cache, win_cache = paged_view(v.comp, cfg), paged_view(v.window, cfg)
+        add_checked(bench, "FlashMLA sparse decode: fp8 MODEL1 pages (+ its combine)", shape, "fp8 pools",
+                    lambda w=win_rows, c=comp_rows, m=meta, cc=comp_cache, wc=win_cache, k=cfg: fm.flash_mla_with_kvcache(
+                        inp.q[:, None], cc, None, None, k.head_dim, m, softmax_scale=k.softmax_scale,
+                        is_fp8_kvcache=True, indices=c[:, None].contiguous(), attn_sink=sink, extra_k_cache=wc,
+                        extra_indices_in_kvcache=w[:, None].contiguous())[0],
+                    theirs, want8, fp8_bytes, flops)
+        dense_case(bench, fm, batch, cfg.n_heads, entries)
+
+
+def dense_case(bench: Bench, fm: ModuleType, batch: int, heads: int, tokens: int, dim_k: int = 576,
+               dim_v: int = 512) -> None:
+    """FlashMLA's dense bf16 decode (V3's 576-d keys, values their first 512 dims) over `tokens` contiguous tokens a
+    sequence, checked against a plain softmax on two sequences. Floors use its own FLOPs (QK over 576 dims)."""
+    gen = torch.Generator(device="cuda").manual_seed(tokens)
+    blocks = tokens // PAGE_ROWS
+    q = torch.randn(batch, 1, heads, dim_k, device="cuda", generator=gen).to(torch.bfloat16)
+    kv = torch.randn(batch * blocks, PAGE_ROWS, 1, dim_k, device="cuda", generator=gen).to(torch.bfloat16)
+    table = torch.arange(batch * blocks, device="cuda", dtype=torch.int32).view(batch, blocks)
+    lens = torch.full((batch,), tokens, device="cuda", dtype=torch.int32)
+    meta, _ = fm.get_mla_metadata()
+    seqs = kv.view(batch, tokens, dim_k)[:2].float()
+    logits = torch.einsum("bhd,btd->bht", q[:2, 0].float(), seqs[:2]) * dim_k**-0.5
+    want = torch.einsum("bht,btd->bhd", torch.softmax(logits, -1), seqs[:2, :, :dim_v])
+    flops = batch * 2.0 * heads * tokens * (dim_k + dim_v)
+    add_checked(bench, "FlashMLA dense decode: bf16, contiguous tokens (576-d keys)", f"pro B={batch} E={tokens}",
+                "bf16 dense", lambda: fm.flash_mla_with_kvcache(q, kv, table, lens, dim_v, meta)[0],
+                lambda out: out[:2, 0].float(), want, batch * tokens * dim_k * 2 + batch * 2 * 2 * heads * dim_v,
+                flops)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=Path("."))
     ap.add_argument("--commit", default="")
     ap.add_argument("--stem", default="flashmla-compare")
     ap.add_argument("--cases", default="pro:32,flash:32,pro:1,flash:1", help="model:batch at 1M context")
+    ap.add_argument("--curve", default="", help="entries a query, e.g. 1152,4608,18432: the work curve instead")
     opts = ap.parse_args()
     bench = Bench("cuda", graphs=True)
     bench.measure_ceilings()
     fm = load_flash_mla()
+    if opts.curve:
+        curve(bench, [int(e) for e in opts.curve.split(",")], fm)
+        write_outputs(bench, opts.out, torch.cuda.get_device_name(), opts.commit or _git_head(), stem=opts.stem)
+        return
     for case in opts.cases.split(","):
         name, batch = case.split(":")
         compare_case(bench, AttentionConfig.from_name(name), int(batch), 1 << 20, fm)
