@@ -10,8 +10,11 @@
 #                 (bare git directories, as the fetch tool leaves them; CUTLASS at the commit FlashMLA pins)
 # Then (device):  run with carry [DIR] and
 #   mkdir -p /tmp/fm && tar xJf DIR/flashmla.tar.xz -C /tmp/fm &&
-#   (cd /tmp/fm && FLASH_MLA_DISABLE_SM100=1 MAX_JOBS=16 python3 setup.py build_ext --inplace) &&
+#   (cd /tmp/fm && CPLUS_INCLUDE_PATH=/usr/local/cuda/include/cccl FLASH_MLA_DISABLE_SM100=1 MAX_JOBS=16 \
+#      python3 setup.py build_ext --inplace) &&
 #   PYTHONPATH=/tmp/fm:$PYTHONPATH python3 bench/flashmla_compare.py --out $OUT
+# (sm_90a only, ~2 min on the device's 16 cores; CUDA 13 keeps cuda/std/* under include/cccl, which nvcc adds
+# and the g++ that compiles FlashMLA's one host file does not. Round 13, calls 1-2.)
 set -euo pipefail
 fm=$(realpath "$1")
 cutlass=$(realpath "$2")
@@ -23,6 +26,7 @@ trap 'rm -rf "$work"' EXIT
 git -C "$fm" archive HEAD | tar x -C "$work"
 rm -rf "$work/csrc/cutlass" && mkdir -p "$work/csrc/cutlass"
 git -C "$cutlass" archive "$pin" include tools/util/include | tar x -C "$work/csrc/cutlass"
+[ -f "$work/csrc/cutlass/include/cute/tensor.hpp" ] || { echo "no CUTLASS ${pin:0:9} headers in $cutlass" >&2; exit 1; }
 echo "FlashMLA $(git -C "$fm" rev-parse --short HEAD), CUTLASS ${pin:0:9}" > "$work/PACKED_FROM"
 mkdir -p "$dest"
 tar cf - -C "$work" . | xz -T0 -6 > "$dest/flashmla.tar.xz"

@@ -71,8 +71,9 @@ def pool_rows(inp: DecodeInputs, idx: torch.Tensor, cfg: AttentionConfig) -> tup
 
 
 def paged_view(pages: torch.Tensor, cfg: AttentionConfig) -> torch.Tensor:
-    """vLLM pages [P, page_bytes] as FlashMLA's k_cache [P, 64, 1, row_bytes] (rows' data parts a row apart; the
-    scale bytes follow each page's data, where the MODEL1 kernel looks for them)."""
+    """vLLM pages [P, page_bytes] as FlashMLA's k_cache [P, 64, 1, row_bytes]: the shape and token stride its
+    interface checks, over the same bytes. Its MODEL1 kernel addresses a page itself (token r's data at r·576, its
+    scales at 64·576 + r·8), which is how page_kv_rows lays them out."""
     row = cfg.fp8_row_bytes
     return pages.as_strided((pages.shape[0], PAGE_ROWS, 1, row), (pages.stride(0), row, row, 1))
 
