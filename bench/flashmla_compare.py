@@ -37,11 +37,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kernels import Bench, _git_head, _tok, log, rel_err, to_fp8, write_outputs  # noqa: E402
+from kernels import Bench, _git_head, _tok, log, rel_err, with_fp8_rows, write_outputs  # noqa: E402
 from wholerepo.kernels import reference as ref  # noqa: E402
 from wholerepo.kernels.config import AttentionConfig  # noqa: E402
 from wholerepo.kernels.index_topk import index_topk  # noqa: E402
-from wholerepo.kernels.inputs import DecodeInputs, make_decode_inputs, vllm_caches  # noqa: E402
+from wholerepo.kernels.inputs import DecodeInputs, VllmCaches, make_decode_inputs, vllm_caches  # noqa: E402
 from wholerepo.kernels.pool_indices import pool_indices  # noqa: E402
 from wholerepo.kernels.sparse_attention import attention_flops, sparse_attention  # noqa: E402
 
@@ -90,6 +90,36 @@ def add_checked(bench: Bench, variant: str, shape: str, dtype: str, fn: Callable
         log(f"{variant} {shape} failed: {type(exc).__name__}: {str(exc)[:300]}")
 
 
+def unrope(out: torch.Tensor, inp: DecodeInputs, cfg: AttentionConfig, sub: slice) -> torch.Tensor:
+    """FlashMLA's output [B, (1,) H, D] on the checked sequences, with the inverse RoPE it leaves out."""
+    batch = inp.q.shape[0]
+    return ref.apply_rope(out.reshape(batch, cfg.n_heads, cfg.head_dim)[sub], inp.positions[sub, None], inp.inv_freq,
+                          inverse=True)
+
+
+def add_fp8_pool_rows(bench: Bench, fm: ModuleType | None, shape: str, inp: DecodeInputs, v: VllmCaches,
+                      idx: torch.Tensor, cfg: AttentionConfig, want8: torch.Tensor, sub: slice) -> None:
+    """Ours and (if built) FlashMLA's fp8 sparse decode over the same vLLM pools (pool rows computed first)."""
+    batch, entries = inp.q.shape[0], cfg.window + cfg.index_topk
+    flops = batch * attention_flops(cfg.n_heads, cfg.head_dim, entries)
+    nbytes = batch * entries * cfg.fp8_row_bytes + batch * 2 * 2 * cfg.n_heads * cfg.head_dim
+    win_rows, comp_rows = pool_indices(idx, inp.positions, v.window_table, v.comp_table, PAGE_ROWS, cfg.window)
+    add_checked(bench, "ours: fp8 rows in vLLM's pools", shape, "fp8 pools",
+                lambda: sparse_attention(inp.q, v.window, v.comp, comp_rows, inp.positions, inp.sink, inp.inv_freq,
+                                         cfg, page_rows=PAGE_ROWS, window_indices=win_rows),
+                lambda out: out[sub], want8, nbytes, flops)
+    if fm is None:
+        return
+    meta, _ = fm.get_mla_metadata()
+    comp_cache, win_cache = paged_view(v.comp, cfg), paged_view(v.window, cfg)
+    add_checked(bench, "FlashMLA sparse decode: fp8 MODEL1 pages (+ its combine)", shape, "fp8 pools",
+                lambda: fm.flash_mla_with_kvcache(
+                    inp.q[:, None], comp_cache, None, None, cfg.head_dim, meta, softmax_scale=cfg.softmax_scale,
+                    is_fp8_kvcache=True, indices=comp_rows[:, None].contiguous(), attn_sink=inp.sink,
+                    extra_k_cache=win_cache, extra_indices_in_kvcache=win_rows[:, None].contiguous())[0],
+                lambda out: unrope(out, inp, cfg, sub), want8, nbytes, flops)
+
+
 def compare_case(bench: Bench, cfg: AttentionConfig, batch: int, context: int, fm: ModuleType | None) -> None:
     inp = make_decode_inputs(cfg, batch, context, device="cuda", seed=context + batch)
     idx = index_topk(inp.index_q, inp.index_w, inp.index_k, inp.positions, cfg.index_topk, cfg.ratio)
@@ -101,44 +131,25 @@ def compare_case(bench: Bench, cfg: AttentionConfig, batch: int, context: int, f
     pos, sink, inv_freq = inp.positions, inp.sink, inp.inv_freq
     rest = (pos, sink, inv_freq, cfg)
 
-    def mine(out: torch.Tensor) -> torch.Tensor:
-        return out[sub]
-
-    def theirs(out: torch.Tensor) -> torch.Tensor:  # FlashMLA's output has no inverse RoPE: apply the reference's
-        return ref.apply_rope(out.reshape(batch, cfg.n_heads, cfg.head_dim)[sub], pos[sub, None], inv_freq,
-                              inverse=True)
-
     want = ref.sparse_attention(inp.q[sub], inp.window_kv[sub], inp.comp_kv[sub], idx[sub], pos[sub], sink, inv_freq,
                                 cfg)
     bf16_bytes = batch * entries * 2 * cfg.head_dim + q_out_bytes
     add_checked(bench, "ours: bf16 rows (default shape)", shape, "bf16",
-                lambda: sparse_attention(inp.q, inp.window_kv, inp.comp_kv, idx, *rest), mine, want, bf16_bytes, flops)
+                lambda: sparse_attention(inp.q, inp.window_kv, inp.comp_kv, idx, *rest), lambda out: out[sub], want,
+                bf16_bytes, flops)
     if fm is not None:
         pool, rows = pool_rows(inp, idx, cfg)
         add_checked(bench, "FlashMLA sparse_fwd (its prefill kernel): bf16 rows", shape, "bf16",
                     lambda: fm.flash_mla_sparse_fwd(inp.q, pool, rows, cfg.softmax_scale, cfg.head_dim,
-                                                    attn_sink=sink)[0], theirs, want, bf16_bytes, flops)
+                                                    attn_sink=sink)[0],
+                    lambda out: unrope(out, inp, cfg, sub), want, bf16_bytes, flops)
         del pool, rows
-    fp8_rows = DecodeInputs(**{**{f: getattr(inp, f) for f in inp.__dataclass_fields__},
-                               "window_kv": to_fp8(inp.window_kv, cfg), "comp_kv": to_fp8(inp.comp_kv, cfg)})
+    fp8_rows = with_fp8_rows(inp, cfg)
     want8 = ref.sparse_attention(inp.q[sub], fp8_rows.window_kv[sub], fp8_rows.comp_kv[sub], idx[sub], pos[sub], sink,
                                  inv_freq, cfg)
     v = vllm_caches(fp8_rows, cfg, PAGE_ROWS)
     del fp8_rows
-    win_rows, comp_rows = pool_indices(idx, pos, v.window_table, v.comp_table, PAGE_ROWS, cfg.window)
-    fp8_bytes = batch * entries * cfg.fp8_row_bytes + q_out_bytes
-    add_checked(bench, "ours: fp8 rows in vLLM's pools", shape, "fp8 pools",
-                lambda: sparse_attention(inp.q, v.window, v.comp, comp_rows, *rest, page_rows=PAGE_ROWS,
-                                         window_indices=win_rows), mine, want8, fp8_bytes, flops)
-    if fm is not None:
-        meta, _ = fm.get_mla_metadata()
-        comp_cache, win_cache = paged_view(v.comp, cfg), paged_view(v.window, cfg)
-        add_checked(bench, "FlashMLA sparse decode: fp8 MODEL1 pages (+ its combine)", shape, "fp8 pools",
-                    lambda: fm.flash_mla_with_kvcache(
-                        inp.q[:, None], comp_cache, None, None, cfg.head_dim, meta, softmax_scale=cfg.softmax_scale,
-                        is_fp8_kvcache=True, indices=comp_rows[:, None].contiguous(), attn_sink=sink,
-                        extra_k_cache=win_cache, extra_indices_in_kvcache=win_rows[:, None].contiguous())[0],
-                    theirs, want8, fp8_bytes, flops)
+    add_fp8_pool_rows(bench, fm, shape, inp, v, idx, cfg, want8, sub)
 
 
 def curve(bench: Bench, entries_list: list[int], fm: ModuleType | None, batch: int = 32) -> None:
@@ -147,8 +158,7 @@ def curve(bench: Bench, entries_list: list[int], fm: ModuleType | None, batch: i
     pro = AttentionConfig.from_name("pro")
     inp = make_decode_inputs(pro, batch, 1 << 20, device="cuda", seed=11)
     n = inp.comp_kv.shape[1]
-    fp8_rows = DecodeInputs(**{**{f: getattr(inp, f) for f in inp.__dataclass_fields__},
-                               "window_kv": to_fp8(inp.window_kv, pro), "comp_kv": to_fp8(inp.comp_kv, pro)})
+    fp8_rows = with_fp8_rows(inp, pro)
     v = vllm_caches(fp8_rows, pro, PAGE_ROWS)
     sub = slice(0, 2)
     pos, sink, inv_freq = inp.positions, inp.sink, inp.inv_freq
@@ -159,37 +169,17 @@ def curve(bench: Bench, entries_list: list[int], fm: ModuleType | None, batch: i
         idx = idx.sort(dim=1).values.to(torch.int32)
         shape = f"pro B={batch} E={entries}"
         flops = batch * attention_flops(cfg.n_heads, cfg.head_dim, entries)
-        q_out_bytes = batch * 2 * 2 * cfg.n_heads * cfg.head_dim
-        rest = (pos, sink, inv_freq, cfg)
-
-        def theirs(out: torch.Tensor, c: AttentionConfig = cfg) -> torch.Tensor:
-            return ref.apply_rope(out.reshape(batch, c.n_heads, c.head_dim)[sub], pos[sub, None], inv_freq,
-                                  inverse=True)
-
         want = ref.sparse_attention(inp.q[sub], inp.window_kv[sub], inp.comp_kv[sub], idx[sub], pos[sub], sink,
                                     inv_freq, cfg)
         add_checked(bench, "ours: bf16 rows", shape, "bf16",
-                    lambda i=idx, r=rest: sparse_attention(inp.q, inp.window_kv, inp.comp_kv, i, *r),
-                    lambda out: out[sub], want, batch * entries * 2 * cfg.head_dim + q_out_bytes, flops)
+                    lambda i=idx, c=cfg: sparse_attention(inp.q, inp.window_kv, inp.comp_kv, i, pos, sink, inv_freq, c),
+                    lambda out: out[sub], want,
+                    batch * entries * 2 * cfg.head_dim + batch * 2 * 2 * cfg.n_heads * cfg.head_dim, flops)
         want8 = ref.sparse_attention(inp.q[sub], fp8_rows.window_kv[sub], fp8_rows.comp_kv[sub], idx[sub], pos[sub],
                                      sink, inv_freq, cfg)
-        win_rows, comp_rows = pool_indices(idx, pos, v.window_table, v.comp_table, PAGE_ROWS, cfg.window)
-        fp8_bytes = batch * entries * cfg.fp8_row_bytes + q_out_bytes
-        add_checked(bench, "ours: fp8 rows in vLLM's pools", shape, "fp8 pools",
-                    lambda w=win_rows, c=comp_rows, r=rest: sparse_attention(inp.q, v.window, v.comp, c, *r,
-                                                                             page_rows=PAGE_ROWS, window_indices=w),
-                    lambda out: out[sub], want8, fp8_bytes, flops)
-        if fm is None:
-            continue
-        meta, _ = fm.get_mla_metadata()
-        comp_cache, win_cache = paged_view(v.comp, cfg), paged_view(v.window, cfg)
-        add_checked(bench, "FlashMLA sparse decode: fp8 MODEL1 pages (+ its combine)", shape, "fp8 pools",
-                    lambda w=win_rows, c=comp_rows, m=meta, cc=comp_cache, wc=win_cache, k=cfg: fm.flash_mla_with_kvcache(
-                        inp.q[:, None], cc, None, None, k.head_dim, m, softmax_scale=k.softmax_scale,
-                        is_fp8_kvcache=True, indices=c[:, None].contiguous(), attn_sink=sink, extra_k_cache=wc,
-                        extra_indices_in_kvcache=w[:, None].contiguous())[0],
-                    theirs, want8, fp8_bytes, flops)
-        dense_case(bench, fm, batch, cfg.n_heads, entries)
+        add_fp8_pool_rows(bench, fm, shape, inp, v, idx, cfg, want8, sub)
+        if fm is not None:
+            dense_case(bench, fm, batch, cfg.n_heads, entries)
 
 
 def dense_case(bench: Bench, fm: ModuleType, batch: int, heads: int, tokens: int, dim_k: int = 576,
@@ -204,8 +194,8 @@ def dense_case(bench: Bench, fm: ModuleType, batch: int, heads: int, tokens: int
     lens = torch.full((batch,), tokens, device="cuda", dtype=torch.int32)
     meta, _ = fm.get_mla_metadata()
     seqs = kv.view(batch, tokens, dim_k)[:2].float()
-    logits = torch.einsum("bhd,btd->bht", q[:2, 0].float(), seqs[:2]) * dim_k**-0.5
-    want = torch.einsum("bht,btd->bhd", torch.softmax(logits, -1), seqs[:2, :, :dim_v])
+    logits = torch.einsum("bhd,btd->bht", q[:2, 0].float(), seqs) * dim_k**-0.5
+    want = torch.einsum("bht,btd->bhd", torch.softmax(logits, -1), seqs[:, :, :dim_v])
     flops = batch * 2.0 * heads * tokens * (dim_k + dim_v)
     add_checked(bench, "FlashMLA dense decode: bf16, contiguous tokens (576-d keys)", f"pro B={batch} E={tokens}",
                 "bf16 dense", lambda: fm.flash_mla_with_kvcache(q, kv, table, lens, dim_v, meta)[0],

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -150,6 +150,11 @@ def to_fp8(cache: torch.Tensor, cfg: AttentionConfig) -> torch.Tensor:
     return torch.stack([ref.quantize_kv_rows(cache[b], cfg) for b in range(cache.shape[0])])
 
 
+def with_fp8_rows(inp: DecodeInputs, cfg: AttentionConfig) -> DecodeInputs:
+    """The same decode step with both caches (ring and compressed entries) as fp8 rows."""
+    return replace(inp, window_kv=to_fp8(inp.window_kv, cfg), comp_kv=to_fp8(inp.comp_kv, cfg))
+
+
 def decode_case(bench: Bench, cfg: AttentionConfig, batch: int, context: int, tunings: Tunings) -> None:
     """index_topk (bf16 keys, fp8 keys), sparse attention (bf16 rows, fp8 rows), and the whole c4a decode in
     two layouts: all bf16 (the issue's floor), and vLLM's caches (fp8 indexer keys + fp8 rows)."""
@@ -176,12 +181,10 @@ def decode_case(bench: Bench, cfg: AttentionConfig, batch: int, context: int, tu
     idx = select["bf16"][0]()
     entries = w + k
     attn_flops = batch * 4.0 * cfg.n_heads * cfg.head_dim * entries
-    fp8_rows = DecodeInputs(**{**{f: getattr(inp, f) for f in inp.__dataclass_fields__},
-                               "window_kv": to_fp8(inp.window_kv, cfg), "comp_kv": to_fp8(inp.comp_kv, cfg)})
+    fp8_rows = with_fp8_rows(inp, cfg)
     ring_pages = min(VLLM_PAGE_ROWS, w)  # the ring in whole pages (64 at V4's 128-row window)
-    fp8_pages = DecodeInputs(**{**{f: getattr(fp8_rows, f) for f in inp.__dataclass_fields__},
-                                "window_kv": ref.page_kv_rows(fp8_rows.window_kv, cfg, ring_pages),
-                                "comp_kv": ref.page_kv_rows(fp8_rows.comp_kv, cfg, ring_pages)})
+    fp8_pages = replace(fp8_rows, window_kv=ref.page_kv_rows(fp8_rows.window_kv, cfg, ring_pages),
+                        comp_kv=ref.page_kv_rows(fp8_rows.comp_kv, cfg, ring_pages))
     layouts = (  # label, caches, bytes per entry, rows per page, the reference's caches
         ("bf16", inp, 2 * cfg.head_dim, 1, inp),
         ("fp8", fp8_rows, cfg.fp8_row_bytes, 1, fp8_rows),  # one 584-byte row a stride apart: 8-byte copies
